@@ -50,7 +50,9 @@ class MotionFrame:
     def neutral() -> MotionFrame:
         pose = np.zeros(6, np.float32)
         pose[5] = 1.0
-        return MotionFrame(pose, np.zeros(len(ARKIT_BLENDSHAPES), np.float32), np.zeros(2, np.float32))
+        return MotionFrame(
+            pose, np.zeros(len(ARKIT_BLENDSHAPES), np.float32), np.zeros(2, np.float32)
+        )
 
     def weight(self, name: str) -> float:
         return float(self.blendshapes[BLENDSHAPE_INDEX[name]])

@@ -1,0 +1,285 @@
+"""The face latent space: FaceLatent (appearance, identity, pose₀, dynamics₀) and the encoder.
+
+A face in the output frame is
+    points_px = s · R · (identity + Σ dᵢ · basisᵢ) + t
+with (s, R, t) from the pose [yaw, pitch, roll, tx, ty, scale] and the framing, dᵢ the ARKit
+blendshape coefficients, and the irises placed on eyeballs by the gaze angles. Encoding a frame
+inverts this: a rigid fit for the pose, bounded least squares for the blendshapes and the
+iris positions for the gaze, so that render → re-encode returns the latents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares, lsq_linear
+
+from openvasa.face.framing import Framing
+from openvasa.latent import topology as topo
+from openvasa.latent.blendshapes import authored_blendshapes, blendshape_basis
+from openvasa.latent.geometry import rotation_angles, rotation_matrix, similarity_align
+from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
+
+# Eyeball radius over iris radius: 12 mm over 5.9 mm in adults.
+EYEBALL_PER_IRIS_RADIUS = 2.05
+# Depth is MediaPipe's least reliable coordinate; it counts for less in the fits.
+DEPTH_WEIGHT = 0.3
+# Small ridge keeps the blendshape solve stable where two fields look alike.
+RIDGE = 1e-3
+
+
+def _stable_vertices() -> np.ndarray:
+    """Vertices that move with the skull only: upper face and nose, not lids, brows, lips, jaw."""
+    ref = topo.template()
+    below_nose = ref[:, 1] > ref[2, 1] - 0.01
+    mobile = np.zeros(len(ref), bool)
+    for ids in (topo.RIGHT_BROW, topo.LEFT_BROW, topo.RIGHT_EYE_LOOP, topo.LEFT_EYE_LOOP):
+        centre = ref[list(ids)].mean(0)
+        radius = np.linalg.norm(ref[list(ids), :2] - centre[:2], axis=1).max()
+        mobile |= np.linalg.norm(ref[:, :2] - centre[:2], axis=1) < radius + 0.05
+    stable = ~below_nose & ~mobile
+    stable[list(topo.RIGHT_EYE_LOOP[:1] + topo.LEFT_EYE_LOOP[:1])] = True  # outer eye corners
+    return np.nonzero(stable)[0]
+
+
+STABLE_VERTICES = _stable_vertices()
+
+
+@dataclass
+class HeadPlacement:
+    """The similarity from the canonical frame (face widths) to output pixels."""
+
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return self.scale * points @ self.rotation.T + self.translation
+
+    def invert(self, points: np.ndarray) -> np.ndarray:
+        return ((points - self.translation) @ self.rotation) / self.scale
+
+
+def pose_to_placement(pose: np.ndarray, framing: Framing, depth_px: float = 0.0) -> HeadPlacement:
+    """Pose [yaw, pitch, roll, tx, ty, scale] → the canonical-to-pixel similarity."""
+    yaw, pitch, roll, tx, ty, scale = (float(v) for v in pose)
+    rotation = rotation_matrix(yaw, pitch, roll)
+    translation = np.array(
+        [
+            framing.centre_px[0] + tx * framing.face_width_px,
+            framing.centre_px[1] + ty * framing.face_width_px,
+            depth_px,
+        ]
+    )
+    return HeadPlacement(scale * framing.face_width_px, rotation, translation)
+
+
+def placement_to_pose(placement: HeadPlacement, framing: Framing) -> np.ndarray:
+    yaw, pitch, roll = rotation_angles(placement.rotation)
+    tx, ty = (placement.translation[:2] - framing.centre_px) / framing.face_width_px
+    return np.array([yaw, pitch, roll, tx, ty, placement.scale / framing.face_width_px], np.float32)
+
+
+def gaze_direction(yaw_deg: np.ndarray | float, pitch_deg: np.ndarray | float) -> np.ndarray:
+    """Unit gaze vector(s) in the head frame; (0, 0) looks straight out of the face (−z)."""
+    a, b = np.radians(yaw_deg), np.radians(pitch_deg)
+    return np.stack([np.sin(a) * np.cos(b), -np.sin(b), -np.cos(a) * np.cos(b)], -1)
+
+
+@dataclass
+class Eye:
+    """One eyeball in the canonical frame: centre (3,) and radius, in face widths."""
+
+    centre: np.ndarray
+    radius: float
+    iris_radius: float
+
+
+def _eye_rest(points: np.ndarray, corner_a: int, corner_b: int, iris_radius: float) -> np.ndarray:
+    """Where the iris centre rests at gaze (0, 0): between the eye corners, and a third of an
+    iris radius above the line joining them, as in straight-ahead gaze."""
+    return 0.5 * (points[corner_a] + points[corner_b]) - np.array([0.0, 0.3 * iris_radius, 0.0])
+
+
+EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
+IRIS = {"right": topo.RIGHT_IRIS, "left": topo.LEFT_IRIS}
+
+
+@dataclass
+class FaceLatent:
+    """One portrait in the latent space, framed for output.
+
+    appearance: the framed photo (H, W, 3) uint8 and its person mask (H, W) float32 in [0, 1].
+    identity: (468, 3) neutral face shape, canonical frame, face widths.
+    landmarks: (478, 3) the photo's own landmarks in output pixels (texture coordinates).
+    pose0, dynamics0, gaze0: the photo's own motion latents.
+    eyes: the eyeballs ("right", "left") in the canonical frame.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    identity: np.ndarray
+    landmarks: np.ndarray
+    pose0: np.ndarray
+    dynamics0: np.ndarray
+    gaze0: np.ndarray
+    eyes: dict[str, Eye]
+    framing: Framing
+    depth_px: float
+    basis: np.ndarray
+
+    @property
+    def motion0(self) -> MotionFrame:
+        return MotionFrame(self.pose0.copy(), self.dynamics0.copy(), self.gaze0.copy())
+
+    def shape(self, blendshapes: np.ndarray) -> np.ndarray:
+        """(468, 3) canonical face shape for 52 blendshape coefficients."""
+        active = np.nonzero(np.abs(blendshapes) > 1e-4)[0]
+        shape = self.identity.copy()
+        if len(active):
+            shape += np.tensordot(blendshapes[active], self.basis[active], axes=1)
+        return shape
+
+    def iris_centres(self, placement: HeadPlacement, gaze_deg: np.ndarray) -> dict[str, np.ndarray]:
+        """Output-pixel positions (3,) of both iris centres for a pose and gaze (yaw, pitch)."""
+        direction = gaze_direction(gaze_deg[0], gaze_deg[1])
+        return {
+            side: placement.apply((eye.centre + eye.radius * direction)[None])[0]
+            for side, eye in self.eyes.items()
+        }
+
+
+class MotionEncoder:
+    """Turns landmarks of a frame (of this person, in output pixels) into motion latents."""
+
+    def __init__(
+        self,
+        identity: np.ndarray,
+        eyes: dict[str, Eye],
+        framing: Framing,
+        basis: np.ndarray | None = None,
+    ):
+        self.identity = np.asarray(identity, np.float64)
+        self.eyes = eyes
+        self.framing = framing
+        self.basis = blendshape_basis(identity) if basis is None else basis
+        self.active = np.array([BLENDSHAPE_INDEX[n] for n in authored_blendshapes()])
+        weights = np.array([1.0, 1.0, DEPTH_WEIGHT])
+        columns = (self.basis[self.active] * weights).reshape(len(self.active), -1).T
+        self._design = np.vstack([columns, np.sqrt(RIDGE) * np.eye(len(self.active))])
+        self._weights = weights
+
+    def placement(self, landmarks: np.ndarray) -> HeadPlacement:
+        """Head pose by fitting the identity's stable points to the landmarks.
+
+        The fit uses image x, y only (orthographic projection): MediaPipe's depth reads about
+        10 % flat on turned heads, which would bias yaw and pitch.
+        """
+        points = np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64)[STABLE_VERTICES]
+        reference = self.identity[STABLE_VERTICES]
+        scale, rotation, translation = similarity_align(reference, points)
+        start = np.array([*rotation_angles(rotation), scale, *translation[:2]])
+
+        def residual(q: np.ndarray) -> np.ndarray:
+            moved = q[3] * reference @ rotation_matrix(q[0], q[1], q[2]).T
+            return (moved[:, :2] + q[4:6] - points[:, :2]).ravel()
+
+        q = least_squares(residual, start, x_scale=np.array([10, 10, 10, scale, scale, scale])).x
+        rotation = rotation_matrix(q[0], q[1], q[2])
+        # Depth is not observed in the image: keep the one the 3D fit gives.
+        return HeadPlacement(float(q[3]), rotation, np.array([q[4], q[5], translation[2]]))
+
+    def encode(self, landmarks: np.ndarray) -> MotionFrame:
+        """(478, 3) output-pixel landmarks → MotionFrame (pose, 52 blendshapes, gaze)."""
+        placement = self.placement(landmarks)
+        canonical = placement.invert(np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64))
+        residual = ((canonical - self.identity) * self._weights).reshape(-1)
+        target = np.concatenate([residual, np.zeros(len(self.active))])
+        solved = lsq_linear(self._design, target, bounds=(0.0, 1.0), method="bvls").x
+        blendshapes = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
+        blendshapes[self.active] = solved
+        gaze = self.gaze(landmarks, placement)
+        return MotionFrame(placement_to_pose(placement, self.framing), blendshapes, gaze)
+
+    def gaze(self, landmarks: np.ndarray, placement: HeadPlacement) -> np.ndarray:
+        """Gaze (yaw, pitch) in degrees from the iris centres' image positions."""
+        directions = []
+        for side, eye in self.eyes.items():
+            iris_px = np.asarray(landmarks[IRIS[side][0], :2], np.float64)
+            centre_px = placement.apply(eye.centre[None])[0]
+            # Image offset of the iris from the eyeball centre = radius · (R · d)[:2] · s.
+            seen = (iris_px - centre_px[:2]) / (placement.scale * eye.radius)
+            seen = seen / max(1.0, float(np.linalg.norm(seen)) / 0.999)
+            in_camera = np.array([seen[0], seen[1], -np.sqrt(1.0 - seen @ seen)])
+            directions.append(placement.rotation.T @ in_camera)
+        d = np.mean(directions, axis=0)
+        d /= np.linalg.norm(d)
+        return np.degrees([np.arctan2(d[0], -d[2]), np.arcsin(np.clip(-d[1], -1, 1))]).astype(
+            np.float32
+        )
+
+
+def _eyes(canonical: np.ndarray, landmarks_px: np.ndarray, scale_px: float) -> dict[str, Eye]:
+    eyes = {}
+    for side, (a, b) in EYE_CORNERS.items():
+        iris = IRIS[side]
+        iris_radius_px = np.linalg.norm(
+            landmarks_px[list(iris[1:]), :2] - landmarks_px[iris[0], :2], axis=1
+        ).mean()
+        iris_radius = iris_radius_px / scale_px
+        radius = EYEBALL_PER_IRIS_RADIUS * iris_radius
+        rest = _eye_rest(canonical, a, b, iris_radius)
+        eyes[side] = Eye(rest + np.array([0.0, 0.0, radius]), float(radius), float(iris_radius))
+    return eyes
+
+
+def jaw_open_of(shape: np.ndarray, basis: np.ndarray) -> float:
+    """How far the jaw is open, from the gap between the inner lips (0 closed … 1 widest)."""
+    upper = list(topo.LIPS_INNER_UPPER[2:-2])
+    lower = list(topo.LIPS_INNER_LOWER[2:-2])
+    gap = float(np.mean(shape[lower, 1] - shape[upper, 1]))
+    jaw = basis[BLENDSHAPE_INDEX["jawOpen"]]
+    per_unit = float(np.mean(jaw[lower, 1] - jaw[upper, 1]))
+    # A relaxed closed mouth still shows a sliver between the inner lip points.
+    return float(np.clip((gap - 0.01) / per_unit, 0.0, 1.0))
+
+
+def encode_portrait(
+    image: np.ndarray, mask: np.ndarray, landmarks_px: np.ndarray, framing: Framing
+) -> FaceLatent:
+    """Build the FaceLatent of a framed portrait.
+
+    image: (H, W, 3) uint8 framed photo; mask: (H, W) person mask; landmarks_px: (478, 3) in
+    output pixels (see `openvasa.face.framing.map_points`).
+    """
+    landmarks_px = np.asarray(landmarks_px, np.float64)
+    scale, rotation, translation = similarity_align(
+        topo.template(), landmarks_px[: topo.N_FACE_VERTICES]
+    )
+    placement = HeadPlacement(scale, rotation, translation)
+    canonical = placement.invert(landmarks_px[: topo.N_FACE_VERTICES])
+    dynamics0 = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
+    dynamics0[BLENDSHAPE_INDEX["jawOpen"]] = jaw_open_of(canonical, blendshape_basis(canonical))
+    # The identity is the photo's own shape with its expression taken out, so that rendering
+    # the photo's own latents gives back exactly the photo's own mesh.
+    identity = canonical - np.tensordot(dynamics0, blendshape_basis(canonical), axes=1)
+    basis = blendshape_basis(identity)
+    identity = canonical - np.tensordot(dynamics0, basis, axes=1)
+    eyes = _eyes(canonical, landmarks_px, scale)
+    encoder = MotionEncoder(identity, eyes, framing, basis)
+    gaze0 = encoder.gaze(landmarks_px, placement)
+    pose0 = placement_to_pose(placement, framing)
+    return FaceLatent(
+        image=image,
+        mask=mask.astype(np.float32),
+        identity=identity.astype(np.float64),
+        landmarks=landmarks_px,
+        pose0=pose0,
+        dynamics0=dynamics0,
+        gaze0=gaze0,
+        eyes=eyes,
+        framing=framing,
+        depth_px=float(translation[2]),
+        basis=basis,
+    )

@@ -1,0 +1,172 @@
+"""The renderer's two per-frame kernels, compiled with Numba.
+
+`rasterize` draws the moved mesh into per-pixel attribute maps (where each output pixel comes
+from in the appearance image, plus mouth coordinates) with a depth test; `composite` samples
+the appearance through those maps, paints the mouth interior and the irises, and lays the
+moved person over the still background.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+SURFACE, MOUTH, EYE_RIGHT, EYE_LEFT = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def rasterize(xy, depth, attrs, triangles, triangle_label, which, tex_map, mouth_map, label, zbuf):
+    """Draw triangles `which` of the mesh.
+
+    xy: (V, 2) output positions; depth: (V,) larger is farther; attrs: (V, 5) per-vertex
+    [tex_x, tex_y, mouth_u, mouth_v, mouth_gap_px]; triangles: (T, 3); triangle_label: (T,).
+    Writes tex_map (H, W, 2), mouth_map (H, W, 3), label (H, W), zbuf (H, W) in place.
+    """
+    height, width = zbuf.shape
+    for k in range(which.shape[0]):
+        t = which[k]
+        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        ax, ay = xy[a, 0], xy[a, 1]
+        bx, by = xy[b, 0], xy[b, 1]
+        cx, cy = xy[c, 0], xy[c, 1]
+        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        if abs(area) < 1e-9:
+            continue
+        inv_area = 1.0 / area
+        x0 = max(int(np.ceil(min(ax, bx, cx) - 1e-6)), 0)
+        x1 = min(int(np.floor(max(ax, bx, cx) + 1e-6)), width - 1)
+        y0 = max(int(np.ceil(min(ay, by, cy) - 1e-6)), 0)
+        y1 = min(int(np.floor(max(ay, by, cy) + 1e-6)), height - 1)
+        lab = triangle_label[t]
+        for y in range(y0, y1 + 1):
+            for x in range(x0, x1 + 1):
+                wa = ((bx - x) * (cy - y) - (by - y) * (cx - x)) * inv_area
+                wb = ((cx - x) * (ay - y) - (cy - y) * (ax - x)) * inv_area
+                wc = 1.0 - wa - wb
+                if wa < -1e-6 or wb < -1e-6 or wc < -1e-6:
+                    continue
+                z = wa * depth[a] + wb * depth[b] + wc * depth[c]
+                if z >= zbuf[y, x]:
+                    continue
+                zbuf[y, x] = z
+                label[y, x] = lab
+                tex_map[y, x, 0] = wa * attrs[a, 0] + wb * attrs[b, 0] + wc * attrs[c, 0]
+                tex_map[y, x, 1] = wa * attrs[a, 1] + wb * attrs[b, 1] + wc * attrs[c, 1]
+                if lab == MOUTH:
+                    for j in range(3):
+                        mouth_map[y, x, j] = (
+                            wa * attrs[a, 2 + j] + wb * attrs[b, 2 + j] + wc * attrs[c, 2 + j]
+                        )
+
+
+@njit(inline="always")
+def _sample(image, x, y, channel):
+    """Bilinear sample of image[..., channel] at (x, y), clamped to the border."""
+    height, width = image.shape[0], image.shape[1]
+    x = min(max(x, 0.0), width - 1.001)
+    y = min(max(y, 0.0), height - 1.001)
+    x0 = int(x)
+    y0 = int(y)
+    fx = x - x0
+    fy = y - y0
+    top = image[y0, x0, channel] * (1 - fx) + image[y0, x0 + 1, channel] * fx
+    bottom = image[y0 + 1, x0, channel] * (1 - fx) + image[y0 + 1, x0 + 1, channel] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+@njit(inline="always")
+def _mouth_colour(u, v, gap, x, mouth, channel):
+    """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
+
+    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3)].
+    """
+    face_width = mouth[0]
+    across = abs(2.0 * u - 1.0)
+    # Teeth are tallest in front and hide behind the cheeks towards the corners.
+    front = max(0.0, 1.0 - across**4)
+    upper_teeth = 0.045 * face_width * front
+    lower_teeth = 0.025 * face_width * front
+    from_upper = v * gap
+    from_lower = (1.0 - v) * gap
+    depth_shade = 1.0 - 0.65 * across**2
+    if from_upper < upper_teeth:
+        # Shadow just under the lip, gaps between the teeth.
+        shade = depth_shade * (0.72 + 0.28 * min(from_upper / (0.012 * face_width + 1e-6), 1.0))
+        phase = (x / mouth[1]) % 1.0
+        if phase < 0.07 or phase > 0.93:
+            shade *= 0.8
+        return mouth[2 + channel] * shade
+    if from_lower < lower_teeth and gap > 0.06 * face_width:
+        shade = (
+            depth_shade * 0.85 * (0.75 + 0.25 * min(from_lower / (0.01 * face_width + 1e-6), 1.0))
+        )
+        return mouth[2 + channel] * shade
+    cavity = mouth[5 + channel] * depth_shade
+    # The tongue fills the bottom middle of an open mouth.
+    tongue_weight = min(max((v - 0.55) * 5.0, 0.0), 1.0) * min(max((0.75 - across) * 4.0, 0.0), 1.0)
+    return cavity * (1 - tongue_weight) + mouth[8 + channel] * depth_shade * tongue_weight
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def composite(
+    image,
+    mask,
+    eyeball,
+    plate,
+    tex_map,
+    mouth_map,
+    label,
+    drawn,
+    mouth,
+    mouth_synth,
+    irises,
+    iris_patches,
+    out,
+):
+    """Sample and shade every output pixel into `out` (H, W, 3) uint8.
+
+    image, eyeball, plate: (H, W, 3) float32 appearance, appearance without irises, still
+    background; mask: (H, W) float32 person mask; drawn: (H, W) bool, pixels the mesh moved;
+    mouth: shading constants (see _mouth_colour); mouth_synth: 0 shows the photo's own mouth
+    interior, 1 the painted one; irises: (2, 4) [x, y, radius_px, patch_scale] per eye
+    (right, left); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's irises.
+    """
+    height, width = label.shape
+    patch_half = (iris_patches.shape[1] - 1) * 0.5
+    for y in prange(height):
+        for x in range(width):
+            if not drawn[y, x]:
+                for ch in range(3):
+                    out[y, x, ch] = np.uint8(image[y, x, ch] + 0.5)
+                continue
+            sx = tex_map[y, x, 0]
+            sy = tex_map[y, x, 1]
+            lab = label[y, x]
+            alpha = _sample(mask, sx, sy, 0)
+            for ch in range(3):
+                if lab == EYE_RIGHT or lab == EYE_LEFT:
+                    value = _sample(eyeball, sx, sy, ch)
+                else:
+                    value = _sample(image, sx, sy, ch)
+                if lab == MOUTH and mouth_synth > 0.0:
+                    painted = _mouth_colour(
+                        mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
+                    )
+                    value = value * (1.0 - mouth_synth) + painted * mouth_synth
+                # Matting: replace the background that moved with the background that stays.
+                value += (1.0 - alpha) * (plate[y, x, ch] - _sample(plate, sx, sy, ch))
+                out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+            if lab == EYE_RIGHT or lab == EYE_LEFT:
+                e = lab - EYE_RIGHT
+                dx = x - irises[e, 0]
+                dy = y - irises[e, 1]
+                r = irises[e, 2]
+                dist = np.sqrt(dx * dx + dy * dy)
+                if dist < r + 1.0:
+                    px = dx * irises[e, 3] + patch_half
+                    py = dy * irises[e, 3] + patch_half
+                    edge = min(max(r + 0.5 - dist, 0.0), 1.0)
+                    a = edge * _sample(iris_patches[e], px, py, 3)
+                    for ch in range(3):
+                        iris = _sample(iris_patches[e], px, py, ch)
+                        out[y, x, ch] = np.uint8(
+                            min(max(out[y, x, ch] * (1 - a) + iris * a + 0.5, 0.0), 255.0)
+                        )
