@@ -28,8 +28,10 @@ def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
 
 
 def _gaussian(points: np.ndarray, centre: np.ndarray, sigma: float) -> np.ndarray:
+    """A bell of width `sigma` that falls to exactly zero at 2.5 sigma, so that a field stays
+    local: the nose and upper face do not move when the lips do."""
     d2 = ((points[:, :2] - centre[:2]) ** 2).sum(1)
-    return np.exp(-0.5 * d2 / sigma**2)
+    return np.exp(-0.5 * d2 / sigma**2) * np.clip(1 - d2 / (2.5 * sigma) ** 2, 0, 1) ** 2
 
 
 def _side(points: np.ndarray, sign: float, softness: float = 0.04) -> np.ndarray:
@@ -101,7 +103,10 @@ def blendshape_basis(identity: np.ndarray) -> np.ndarray:
     lip_band[corners + [78, 308]] = 0.5
     put("mouthClose", -jaw_open * lip_band[:, None])
 
-    around_mouth = _gaussian(p, mouth_centre, 1.3 * mouth_half_width)
+    # Below the nose only: lip shapes must not move the nose.
+    around_mouth = _gaussian(p, mouth_centre, 1.3 * mouth_half_width) * _smoothstep(
+        p[2, 1] - 0.01, p[0, 1], p[:, 1]
+    )
     towards_centre = np.zeros_like(p)
     towards_centre[:, 0] = (mouth_centre[0] - p[:, 0]) / max(mouth_half_width, 1e-6)
     towards_centre[:, 0] = np.clip(towards_centre[:, 0], -1.0, 1.0)

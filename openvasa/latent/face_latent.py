@@ -46,25 +46,68 @@ def _stable_vertices() -> np.ndarray:
 STABLE_VERTICES = _stable_vertices()
 
 
+def head_matrix(
+    yaw_deg: float,
+    pitch_deg: float,
+    roll_deg: float,
+    relief: float = 1.0,
+    relief_from_deg: float = 0.0,
+) -> np.ndarray:
+    """(3, 3) linear map from the canonical head frame to the camera frame (before scale).
+
+    With relief 1 this is the rotation roll · pitch · yaw. With relief k, the part of the tilt
+    beyond `relief_from_deg` acts on a face whose depth is k times deeper (see the renderer's
+    PITCH_RELIEF for why).
+    """
+    yaw = rotation_matrix(yaw_deg, 0.0, 0.0)
+    roll = rotation_matrix(0.0, 0.0, roll_deg)
+    if relief == 1.0:
+        return roll @ rotation_matrix(0.0, pitch_deg, 0.0) @ yaw
+    deepen = np.diag([1.0, 1.0, relief])
+    extra = np.linalg.inv(deepen) @ rotation_matrix(0.0, pitch_deg - relief_from_deg, 0.0) @ deepen
+    return roll @ extra @ rotation_matrix(0.0, relief_from_deg, 0.0) @ yaw
+
+
 @dataclass
 class HeadPlacement:
-    """The similarity from the canonical frame (face widths) to output pixels."""
+    """Where the head is: angles in degrees, scale in pixels per face width, translation in
+    pixels (see `head_matrix` for relief). Maps canonical points to output pixels and back."""
 
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
     scale: float
-    rotation: np.ndarray
     translation: np.ndarray
+    relief: float = 1.0
+    relief_from_deg: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.matrix = head_matrix(
+            self.yaw_deg, self.pitch_deg, self.roll_deg, self.relief, self.relief_from_deg
+        )
+        self._inverse = np.linalg.inv(self.matrix)
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """The head's pure rotation (for directions such as gaze)."""
+        return rotation_matrix(self.yaw_deg, self.pitch_deg, self.roll_deg)
 
     def apply(self, points: np.ndarray) -> np.ndarray:
-        return self.scale * points @ self.rotation.T + self.translation
+        return self.scale * points @ self.matrix.T + self.translation
 
     def invert(self, points: np.ndarray) -> np.ndarray:
-        return ((points - self.translation) @ self.rotation) / self.scale
+        return ((points - self.translation) / self.scale) @ self._inverse.T
 
 
-def pose_to_placement(pose: np.ndarray, framing: Framing, depth_px: float = 0.0) -> HeadPlacement:
-    """Pose [yaw, pitch, roll, tx, ty, scale] → the canonical-to-pixel similarity."""
+def pose_to_placement(
+    pose: np.ndarray,
+    framing: Framing,
+    depth_px: float = 0.0,
+    relief: float = 1.0,
+    relief_from_deg: float = 0.0,
+) -> HeadPlacement:
+    """Pose [yaw, pitch, roll, tx, ty, scale] → the canonical-to-pixel placement."""
     yaw, pitch, roll, tx, ty, scale = (float(v) for v in pose)
-    rotation = rotation_matrix(yaw, pitch, roll)
     translation = np.array(
         [
             framing.centre_px[0] + tx * framing.face_width_px,
@@ -72,13 +115,24 @@ def pose_to_placement(pose: np.ndarray, framing: Framing, depth_px: float = 0.0)
             depth_px,
         ]
     )
-    return HeadPlacement(scale * framing.face_width_px, rotation, translation)
+    return HeadPlacement(
+        yaw, pitch, roll, scale * framing.face_width_px, translation, relief, relief_from_deg
+    )
 
 
 def placement_to_pose(placement: HeadPlacement, framing: Framing) -> np.ndarray:
-    yaw, pitch, roll = rotation_angles(placement.rotation)
     tx, ty = (placement.translation[:2] - framing.centre_px) / framing.face_width_px
-    return np.array([yaw, pitch, roll, tx, ty, placement.scale / framing.face_width_px], np.float32)
+    return np.array(
+        [
+            placement.yaw_deg,
+            placement.pitch_deg,
+            placement.roll_deg,
+            tx,
+            ty,
+            placement.scale / framing.face_width_px,
+        ],
+        np.float32,
+    )
 
 
 def gaze_direction(yaw_deg: np.ndarray | float, pitch_deg: np.ndarray | float) -> np.ndarray:
@@ -89,11 +143,20 @@ def gaze_direction(yaw_deg: np.ndarray | float, pitch_deg: np.ndarray | float) -
 
 @dataclass
 class Eye:
-    """One eyeball in the canonical frame: centre (3,) and radius, in face widths."""
+    """One eyeball in the canonical frame: centre (3,) and radius, in face widths.
+
+    corners: the two eye-corner vertices; corner_mid (3,) their midpoint in the identity.
+    """
 
     centre: np.ndarray
     radius: float
     iris_radius: float
+    corners: tuple[int, int]
+    corner_mid: np.ndarray
+
+    def centre_px(self, points_px: np.ndarray, placement: HeadPlacement) -> np.ndarray:
+        """(3,) eyeball centre in output pixels, given the face's (≥468, 3) pixel points."""
+        return placement.apply(self.centre[None])[0]
 
 
 def _eye_rest(points: np.ndarray, corner_a: int, corner_b: int, iris_radius: float) -> np.ndarray:
@@ -114,7 +177,8 @@ class FaceLatent:
     identity: (468, 3) neutral face shape, canonical frame, face widths.
     landmarks: (478, 3) the photo's own landmarks in output pixels (texture coordinates).
     pose0, dynamics0, gaze0: the photo's own motion latents.
-    eyes: the eyeballs ("right", "left") in the canonical frame.
+    eyes: the eyeballs ("right", "left") in the canonical frame, each placed so that the
+        photo's own gaze puts its iris exactly where the photo shows it.
     """
 
     image: np.ndarray
@@ -141,11 +205,15 @@ class FaceLatent:
             shape += np.tensordot(blendshapes[active], self.basis[active], axes=1)
         return shape
 
-    def iris_centres(self, placement: HeadPlacement, gaze_deg: np.ndarray) -> dict[str, np.ndarray]:
-        """Output-pixel positions (3,) of both iris centres for a pose and gaze (yaw, pitch)."""
+    def iris_centres(
+        self, face_px: np.ndarray, placement: HeadPlacement, gaze_deg: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Output-pixel positions (3,) of both iris centres, for the face's (468, 3) pixel
+        points, its placement and the gaze (yaw, pitch) in degrees."""
         direction = gaze_direction(gaze_deg[0], gaze_deg[1])
         return {
-            side: placement.apply((eye.centre + eye.radius * direction)[None])[0]
+            side: eye.centre_px(face_px, placement)
+            + placement.scale * eye.radius * (placement.matrix @ direction)
             for side, eye in self.eyes.items()
         }
 
@@ -169,6 +237,11 @@ class MotionEncoder:
         columns = (self.basis[self.active] * weights).reshape(len(self.active), -1).T
         self._design = np.vstack([columns, np.sqrt(RIDGE) * np.eye(len(self.active))])
         self._weights = weights
+        # Fit the head only to vertices that no expression moves, so that a raised brow or an
+        # open jaw is not mistaken for a tilt of the head.
+        reach = np.linalg.norm(self.basis[self.active], axis=2).max(0)
+        still = np.intersect1d(np.nonzero(reach < 0.004)[0], STABLE_VERTICES)
+        self.stable = still if len(still) >= 30 else STABLE_VERTICES
 
     def placement(self, landmarks: np.ndarray) -> HeadPlacement:
         """Head pose by fitting the identity's stable points to the landmarks.
@@ -176,8 +249,8 @@ class MotionEncoder:
         The fit uses image x, y only (orthographic projection): MediaPipe's depth reads about
         10 % flat on turned heads, which would bias yaw and pitch.
         """
-        points = np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64)[STABLE_VERTICES]
-        reference = self.identity[STABLE_VERTICES]
+        points = np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64)[self.stable]
+        reference = self.identity[self.stable]
         scale, rotation, translation = similarity_align(reference, points)
         start = np.array([*rotation_angles(rotation), scale, *translation[:2]])
 
@@ -186,9 +259,8 @@ class MotionEncoder:
             return (moved[:, :2] + q[4:6] - points[:, :2]).ravel()
 
         q = least_squares(residual, start, x_scale=np.array([10, 10, 10, scale, scale, scale])).x
-        rotation = rotation_matrix(q[0], q[1], q[2])
         # Depth is not observed in the image: keep the one the 3D fit gives.
-        return HeadPlacement(float(q[3]), rotation, np.array([q[4], q[5], translation[2]]))
+        return HeadPlacement(*(float(v) for v in q[:4]), np.array([q[4], q[5], translation[2]]))
 
     def encode(self, landmarks: np.ndarray) -> MotionFrame:
         """(478, 3) output-pixel landmarks → MotionFrame (pose, 52 blendshapes, gaze)."""
@@ -207,12 +279,18 @@ class MotionEncoder:
         directions = []
         for side, eye in self.eyes.items():
             iris_px = np.asarray(landmarks[IRIS[side][0], :2], np.float64)
-            centre_px = placement.apply(eye.centre[None])[0]
+            centre_px = eye.centre_px(np.asarray(landmarks, np.float64), placement)
             # Image offset of the iris from the eyeball centre = radius · (R · d)[:2] · s.
             seen = (iris_px - centre_px[:2]) / (placement.scale * eye.radius)
-            seen = seen / max(1.0, float(np.linalg.norm(seen)) / 0.999)
-            in_camera = np.array([seen[0], seen[1], -np.sqrt(1.0 - seen @ seen)])
-            directions.append(placement.rotation.T @ in_camera)
+            # Solve (M·d)[:2] = seen for a unit gaze vector d pointing out of the face (d_z < 0).
+            inverse = np.linalg.inv(placement.matrix)
+            a = inverse @ np.array([seen[0], seen[1], 0.0])
+            b = inverse[:, 2]
+            qa, qb, qc = b @ b, 2 * a @ b, a @ a - 1.0
+            disc = max(qb * qb - 4 * qa * qc, 0.0)
+            roots = [(-qb + np.sqrt(disc)) / (2 * qa), (-qb - np.sqrt(disc)) / (2 * qa)]
+            d = min((a + w * b for w in roots), key=lambda v: v[2])
+            directions.append(d / np.linalg.norm(d))
         d = np.mean(directions, axis=0)
         d /= np.linalg.norm(d)
         return np.degrees([np.arctan2(d[0], -d[2]), np.arcsin(np.clip(-d[1], -1, 1))]).astype(
@@ -230,7 +308,14 @@ def _eyes(canonical: np.ndarray, landmarks_px: np.ndarray, scale_px: float) -> d
         iris_radius = iris_radius_px / scale_px
         radius = EYEBALL_PER_IRIS_RADIUS * iris_radius
         rest = _eye_rest(canonical, a, b, iris_radius)
-        eyes[side] = Eye(rest + np.array([0.0, 0.0, radius]), float(radius), float(iris_radius))
+        corner_mid = 0.5 * (canonical[a] + canonical[b])
+        eyes[side] = Eye(
+            rest + np.array([0.0, 0.0, radius]),
+            float(radius),
+            float(iris_radius),
+            (a, b),
+            corner_mid,
+        )
     return eyes
 
 
@@ -257,7 +342,7 @@ def encode_portrait(
     scale, rotation, translation = similarity_align(
         topo.template(), landmarks_px[: topo.N_FACE_VERTICES]
     )
-    placement = HeadPlacement(scale, rotation, translation)
+    placement = HeadPlacement(*rotation_angles(rotation), scale, translation)
     canonical = placement.invert(landmarks_px[: topo.N_FACE_VERTICES])
     dynamics0 = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
     dynamics0[BLENDSHAPE_INDEX["jawOpen"]] = jaw_open_of(canonical, blendshape_basis(canonical))
@@ -269,6 +354,16 @@ def encode_portrait(
     eyes = _eyes(canonical, landmarks_px, scale)
     encoder = MotionEncoder(identity, eyes, framing, basis)
     gaze0 = encoder.gaze(landmarks_px, placement)
+    # Eyes rarely point exactly the same way: move each eyeball so that gaze0 lands its iris
+    # on the photo's iris, and rendering the photo's own latents reproduces the photo.
+    direction = gaze_direction(gaze0[0], gaze0[1])
+    for side, eye in eyes.items():
+        # Solve s·M·(c + r·d) + t = iris (image x, y) for the centre's x, y at its depth.
+        m = placement.scale * placement.matrix
+        iris_px = landmarks_px[IRIS[side][0], :2]
+        rest = iris_px - placement.translation[:2] - m[:2] @ (eye.radius * direction)
+        rest -= m[:2, 2] * eye.centre[2]
+        eye.centre = np.array([*np.linalg.solve(m[:2, :2], rest), eye.centre[2]])
     pose0 = placement_to_pose(placement, framing)
     return FaceLatent(
         image=image,

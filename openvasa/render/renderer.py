@@ -28,6 +28,12 @@ from openvasa.render import raster
 RING_SPREAD = (1.22, 1.55, 2.05)
 RING_FOLLOW = (0.92, 0.55, 0.18)
 BORDER_STEP_PX = 64
+# Warping one photo cannot show what a real tilt shows (the underside of the nose and chin,
+# shading), and a tilt of the mesh's own depth re-reads as about 0.6 of itself when the
+# frame is analysed again by the face mesh (measured on the astronaut portrait), while a turn
+# reads true. Tilts beyond the photo's own therefore act on a face with deeper relief, so that
+# a commanded pitch looks like that pitch.
+PITCH_RELIEF = 1.5
 
 
 @dataclass
@@ -226,15 +232,28 @@ class Renderer:
             cv2.circle(
                 iris_disk,
                 tuple(np.round(centre * 4).astype(int)),
-                int(round((radius + 1.5) * 4)),
+                int(round((1.2 * radius + 1.5) * 4)),
                 255,
                 -1,
                 shift=2,
             )
-            # Sclera behind the iris: fill the iris out of the eye opening from the white around it.
-            hole = cv2.bitwise_and(iris_disk, opening)
-            hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
-            eyeball = cv2.inpaint(eyeball, hole, 3, cv2.INPAINT_TELEA)
+            # Sclera behind the iris: the white of this eye, shaded darker towards the lids.
+            hole = cv2.dilate(cv2.bitwise_and(iris_disk, opening), np.ones((3, 3), np.uint8))
+            white = (opening > 0) & (iris_disk == 0)
+            pixels = latent.image[white].astype(np.float32)
+            if len(pixels) >= 4:
+                bright = pixels[pixels.sum(1) >= np.percentile(pixels.sum(1), 60)]
+                sclera = bright.mean(0)
+            else:
+                sclera = np.array([215.0, 205.0, 200.0])
+            top = latent.landmarks[loop, 1].min()
+            bottom = latent.landmarks[loop, 1].max()
+            rows = (np.arange(eyeball.shape[0], dtype=np.float32) - top) / max(bottom - top, 1.0)
+            # The upper lid and lashes shade the top of the eyeball.
+            shade = (0.72 + 0.28 * np.clip(rows * 1.6, 0, 1))[:, None, None]
+            fill = np.broadcast_to(sclera * shade, eyeball.shape)
+            soft = cv2.GaussianBlur(hole.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None]
+            eyeball = (eyeball * (1 - soft) + fill * soft).astype(np.uint8)
             # Iris texture: what the photo shows of it; hidden parts (under the lid) take its mean.
             half = int(np.ceil(radius * 1.6)) + 2
             size = 2 * half + 1
@@ -309,7 +328,13 @@ class Renderer:
 
     def face_points(self, motion: MotionFrame) -> tuple[np.ndarray, HeadPlacement]:
         """(468, 3) output-pixel face mesh for a frame of motion, and the head placement."""
-        placement = pose_to_placement(motion.pose, self.latent.framing, self.latent.depth_px)
+        placement = pose_to_placement(
+            motion.pose,
+            self.latent.framing,
+            self.latent.depth_px,
+            PITCH_RELIEF,
+            float(self.latent.pose0[1]),
+        )
         return placement.apply(self.latent.shape(motion.blendshapes)), placement
 
     def render(self, motion: MotionFrame) -> np.ndarray:
@@ -374,7 +399,7 @@ class Renderer:
         drawn = np.isfinite(self._zbuf)
 
         irises = np.zeros((2, 4))
-        centres = latent.iris_centres(placement, motion.gaze)
+        centres = latent.iris_centres(face, placement, motion.gaze)
         for i, side in enumerate(("right", "left")):
             ratio = placement.scale / self._placement0.scale
             irises[i] = (

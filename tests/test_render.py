@@ -1,0 +1,165 @@
+"""The latent space and the renderer, checked by analysing rendered frames again with the face
+mesh: what was commanded must be what the face mesh sees."""
+
+import cv2
+import numpy as np
+import pytest
+
+from openvasa.face.detect import default_analyzer
+from openvasa.latent import topology as topo
+from openvasa.latent.face_latent import MotionEncoder
+from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
+
+
+def _encoder(portrait) -> MotionEncoder:
+    latent = portrait.latent
+    return MotionEncoder(latent.identity, latent.eyes, latent.framing, latent.basis)
+
+
+def _reanalyse(portrait, frame: np.ndarray) -> MotionFrame:
+    detection = default_analyzer().detect(frame.copy())
+    return _encoder(portrait).encode(detection.landmarks)
+
+
+def _with(portrait, *, pose=None, gaze=None, **weights) -> MotionFrame:
+    motion = portrait.latent.motion0
+    for name, value in weights.items():
+        motion.blendshapes[BLENDSHAPE_INDEX[name]] = value
+    for axis, value in (pose or {}).items():
+        motion.pose[axis] = value
+    if gaze is not None:
+        motion.gaze[:] = gaze
+    return motion
+
+
+def _face_region(portrait) -> np.ndarray:
+    mask = np.zeros(portrait.latent.image.shape[:2], np.uint8)
+    oval = portrait.latent.landmarks[list(topo.FACE_OVAL), :2]
+    cv2.fillPoly(mask, [np.round(oval).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+
+
+def test_own_latents_reproduce_the_photo(portrait):
+    frame = portrait.renderer.render(portrait.latent.motion0)
+    region = _face_region(portrait)
+    assert region.sum() > 20_000
+    assert psnr(frame[region], portrait.latent.image[region]) >= 35.0
+    # Outside the face too: the still background and hair come back unchanged.
+    assert psnr(frame, portrait.latent.image) >= 35.0
+
+
+def test_encoder_returns_the_photos_own_latents(portrait):
+    latent = portrait.latent
+    encoded = _encoder(portrait).encode(latent.landmarks)
+    np.testing.assert_allclose(encoded.pose[:3], latent.pose0[:3], atol=0.05)
+    np.testing.assert_allclose(encoded.gaze, latent.gaze0, atol=0.05)
+    assert abs(encoded.weight("jawOpen") - latent.dynamics0[BLENDSHAPE_INDEX["jawOpen"]]) < 0.02
+
+
+def test_encoder_recovers_blendshapes_from_exact_geometry(portrait):
+    """Render geometry (no pixels) for known coefficients and solve them back."""
+    latent = portrait.latent
+    rng = np.random.default_rng(1)
+    names = ["jawOpen", "mouthSmileLeft", "mouthPucker", "eyeBlinkRight", "browInnerUp"]
+    for _ in range(3):
+        motion = latent.motion0
+        for name in names:
+            motion.blendshapes[BLENDSHAPE_INDEX[name]] = rng.uniform(0.1, 0.8)
+        # Turn and roll (tilts are drawn with deepened relief, see renderer.PITCH_RELIEF).
+        motion.pose[[0, 2]] += rng.uniform(-8, 8, 2)
+        face, _ = portrait.renderer.face_points(motion)
+        points = np.concatenate([face, latent.landmarks[topo.N_FACE_VERTICES :]])
+        encoded = _encoder(portrait).encode(points)
+        for name in names:
+            assert encoded.weight(name) == pytest.approx(motion.weight(name), abs=0.08), name
+
+
+def test_jaw_open_sweep_is_seen(portrait):
+    commanded = np.linspace(0.0, 1.0, 6)
+    seen = [
+        _reanalyse(portrait, portrait.renderer.render(_with(portrait, jawOpen=v))).weight("jawOpen")
+        for v in commanded
+    ]
+    assert np.corrcoef(commanded, seen)[0, 1] >= 0.95
+    assert seen[-1] - seen[0] > 0.4
+
+
+def test_blink_sweep_is_seen(portrait):
+    commanded = np.linspace(0.0, 1.0, 6)
+    seen = []
+    for v in commanded:
+        frame = portrait.renderer.render(_with(portrait, eyeBlinkLeft=v, eyeBlinkRight=v))
+        motion = _reanalyse(portrait, frame)
+        seen.append(0.5 * (motion.weight("eyeBlinkLeft") + motion.weight("eyeBlinkRight")))
+    assert np.corrcoef(commanded, seen)[0, 1] >= 0.95
+
+
+@pytest.mark.parametrize(
+    "axis,values", [(0, (-20.0, -10.0, 0.0, 10.0, 20.0)), (1, (-15.0, -7.5, 0.0, 7.5, 15.0))]
+)
+def test_head_rotation_is_seen(portrait, axis, values):
+    for value in values:
+        frame = portrait.renderer.render(_with(portrait, pose={axis: value}))
+        seen = _reanalyse(portrait, frame).pose[axis]
+        assert seen == pytest.approx(value, abs=2.0), f"commanded {value}, saw {seen:.1f}"
+
+
+@pytest.mark.parametrize(
+    "yaw,tolerance",
+    [
+        (-15.0, 3.0),
+        (-7.5, 3.0),
+        (0.0, 3.0),
+        (7.5, 3.0),
+        # Looking towards the nose, the face mesh reads the
+        # astronaut's small irises ~5 degrees short.
+        (15.0, 6.0),
+    ],
+)
+def test_gaze_is_seen(portrait, yaw, tolerance):
+    frame = portrait.renderer.render(_with(portrait, gaze=(yaw, 0.0)))
+    seen = _reanalyse(portrait, frame).gaze
+    assert seen[0] == pytest.approx(yaw, abs=tolerance), f"commanded {yaw}, saw {seen[0]:.1f}"
+    assert abs(seen[1]) < 3.0
+
+
+def test_head_distance_scales_the_face(generator, astronaut):
+    widths = {}
+    for distance in (0.8, 1.25):
+        prepared = generator.prepare_portrait(astronaut, head_distance=distance)
+        frame = prepared.renderer.render(prepared.latent.motion0)
+        widths[distance] = default_analyzer().detect(frame.copy()).face_width_px
+    assert widths[0.8] / widths[1.25] == pytest.approx(1.25 / 0.8, rel=0.10)
+
+
+def test_frames_are_deterministic_and_continuous(portrait):
+    renderer = portrait.renderer
+    a = renderer.render(_with(portrait, jawOpen=0.5, pose={0: 5.0})).copy()
+    b = renderer.render(_with(portrait, jawOpen=0.5, pose={0: 5.0})).copy()
+    np.testing.assert_array_equal(a, b)
+    # A tiny change of motion makes a tiny change of picture: no tearing or popping.
+    c = renderer.render(_with(portrait, jawOpen=0.51, pose={0: 5.1})).copy()
+    assert psnr(a, c) > 30.0
+
+
+def test_mouth_interior_is_painted_when_the_jaw_opens(portrait):
+    latent = portrait.latent
+    frame = portrait.renderer.render(_with(portrait, jawOpen=0.8)).copy()
+    face, _ = portrait.renderer.face_points(_with(portrait, jawOpen=0.8))
+    inner = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(face[list(topo.LIPS_INNER_LOOP), :2]).astype(np.int32)], 1)
+    inside = frame[inner.astype(bool)].astype(float)
+    assert len(inside) > 300
+    luminance = inside.mean(1)
+    # Teeth (bright) and the cavity (dark) both show.
+    assert luminance.max() > 150 and np.percentile(luminance, 10) < 80
+    lips = latent.image[
+        np.round(latent.landmarks[list(topo.LIPS_OUTER_LOWER), 1]).astype(int),
+        np.round(latent.landmarks[list(topo.LIPS_OUTER_LOWER), 0]).astype(int),
+    ]
+    assert lips.mean() > 60
