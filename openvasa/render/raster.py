@@ -81,25 +81,27 @@ def _mouth_colour(u, v, gap, x, mouth, channel):
     face_width = mouth[0]
     across = abs(2.0 * u - 1.0)
     # Teeth are tallest in front and hide behind the cheeks towards the corners.
-    front = max(0.0, 1.0 - across**4)
+    front = max(0.0, 1.0 - across * across) ** 1.5
     upper_teeth = 0.045 * face_width * front
     lower_teeth = 0.025 * face_width * front
     from_upper = v * gap
     from_lower = (1.0 - v) * gap
-    depth_shade = 1.0 - 0.65 * across**2
+    # Deeper in the mouth and towards its corners less light reaches: teeth fade into the
+    # cavity's colour there instead of turning grey.
+    depth_shade = 1.0 - across**3
+    cavity_colour = mouth[5 + channel]
+    teeth_colour = mouth[2 + channel]
     if from_upper < upper_teeth:
         # Shadow just under the lip, gaps between the teeth.
-        shade = depth_shade * (0.72 + 0.28 * min(from_upper / (0.012 * face_width + 1e-6), 1.0))
+        light = depth_shade * (0.7 + 0.3 * min(from_upper / (0.012 * face_width + 1e-6), 1.0))
         phase = (x / mouth[1]) % 1.0
         if phase < 0.07 or phase > 0.93:
-            shade *= 0.8
-        return mouth[2 + channel] * shade
-    if from_lower < lower_teeth and gap > 0.06 * face_width:
-        shade = (
-            depth_shade * 0.85 * (0.75 + 0.25 * min(from_lower / (0.01 * face_width + 1e-6), 1.0))
-        )
-        return mouth[2 + channel] * shade
-    cavity = mouth[5 + channel] * depth_shade
+            light *= 0.8
+        return cavity_colour + (teeth_colour - cavity_colour) * light
+    if from_lower < lower_teeth and gap > 0.08 * face_width and across < 0.6:
+        light = 0.8 * depth_shade * min(from_lower / (0.01 * face_width + 1e-6), 1.0)
+        return cavity_colour + (teeth_colour - cavity_colour) * light
+    cavity = cavity_colour * (0.6 + 0.4 * depth_shade)
     # The tongue fills the bottom middle of an open mouth.
     tongue_weight = min(max((v - 0.55) * 5.0, 0.0), 1.0) * min(max((0.75 - across) * 4.0, 0.0), 1.0)
     return cavity * (1 - tongue_weight) + mouth[8 + channel] * depth_shade * tongue_weight
@@ -119,40 +121,66 @@ def composite(
     mouth_synth,
     irises,
     iris_patches,
+    image_u8,
     out,
 ):
     """Sample and shade every output pixel into `out` (H, W, 3) uint8.
 
     image, eyeball, plate: (H, W, 3) float32 appearance, appearance without irises, still
-    background; mask: (H, W) float32 person mask; drawn: (H, W) bool, pixels the mesh moved;
-    mouth: shading constants (see _mouth_colour); mouth_synth: 0 shows the photo's own mouth
-    interior, 1 the painted one; irises: (2, 4) [x, y, radius_px, patch_scale] per eye
-    (right, left); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's irises.
+    background; mask: (H, W, 1) float32 person mask; drawn: (H, W) bool, pixels the mesh
+    moved; mouth: shading constants (see _mouth_colour); mouth_synth: 0 shows the photo's own
+    mouth interior, 1 the painted one; irises: (2, 4) [x, y, radius_px, patch_scale] per eye
+    (right, left); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's irises;
+    image_u8: the appearance as uint8, copied where nothing moved.
     """
     height, width = label.shape
     patch_half = (iris_patches.shape[1] - 1) * 0.5
     for y in prange(height):
         for x in range(width):
             if not drawn[y, x]:
-                for ch in range(3):
-                    out[y, x, ch] = np.uint8(image[y, x, ch] + 0.5)
+                out[y, x, 0] = image_u8[y, x, 0]
+                out[y, x, 1] = image_u8[y, x, 1]
+                out[y, x, 2] = image_u8[y, x, 2]
                 continue
-            sx = tex_map[y, x, 0]
-            sy = tex_map[y, x, 1]
+            sx = min(max(tex_map[y, x, 0], 0.0), width - 1.001)
+            sy = min(max(tex_map[y, x, 1], 0.0), height - 1.001)
+            x0 = int(sx)
+            y0 = int(sy)
+            fx = sx - x0
+            fy = sy - y0
+            w00 = (1 - fx) * (1 - fy)
+            w01 = fx * (1 - fy)
+            w10 = (1 - fx) * fy
+            w11 = fx * fy
             lab = label[y, x]
-            alpha = _sample(mask, sx, sy, 0)
+            source = eyeball if (lab == EYE_RIGHT or lab == EYE_LEFT) else image
+            alpha = (
+                w00 * mask[y0, x0, 0]
+                + w01 * mask[y0, x0 + 1, 0]
+                + w10 * mask[y0 + 1, x0, 0]
+                + w11 * mask[y0 + 1, x0 + 1, 0]
+            )
             for ch in range(3):
-                if lab == EYE_RIGHT or lab == EYE_LEFT:
-                    value = _sample(eyeball, sx, sy, ch)
-                else:
-                    value = _sample(image, sx, sy, ch)
+                value = (
+                    w00 * source[y0, x0, ch]
+                    + w01 * source[y0, x0 + 1, ch]
+                    + w10 * source[y0 + 1, x0, ch]
+                    + w11 * source[y0 + 1, x0 + 1, ch]
+                )
                 if lab == MOUTH and mouth_synth > 0.0:
                     painted = _mouth_colour(
                         mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
                     )
                     value = value * (1.0 - mouth_synth) + painted * mouth_synth
-                # Matting: replace the background that moved with the background that stays.
-                value += (1.0 - alpha) * (plate[y, x, ch] - _sample(plate, sx, sy, ch))
+                if alpha < 0.999:
+                    # Matting: replace the background that moved with the background that stays.
+                    moved_plate = (
+                        w00 * plate[y0, x0, ch]
+                        + w01 * plate[y0, x0 + 1, ch]
+                        + w10 * plate[y0 + 1, x0, ch]
+                        + w11 * plate[y0 + 1, x0 + 1, ch]
+                    )
+                    value += (1.0 - alpha) * (plate[y, x, ch] - moved_plate)
                 out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
             if lab == EYE_RIGHT or lab == EYE_LEFT:
                 e = lab - EYE_RIGHT
@@ -167,6 +195,5 @@ def composite(
                     a = edge * _sample(iris_patches[e], px, py, 3)
                     for ch in range(3):
                         iris = _sample(iris_patches[e], px, py, ch)
-                        out[y, x, ch] = np.uint8(
-                            min(max(out[y, x, ch] * (1 - a) + iris * a + 0.5, 0.0), 255.0)
-                        )
+                        blended = out[y, x, ch] * (1 - a) + iris * a + 0.5
+                        out[y, x, ch] = np.uint8(min(max(blended, 0.0), 255.0))

@@ -25,8 +25,8 @@ from openvasa.render import raster
 # Rings around the face: distance from the face centre relative to the face outline, and how
 # much of the outline's motion each ring follows (hair and ears move with the head; the far
 # background does not).
-RING_SPREAD = (1.22, 1.55, 2.05)
-RING_FOLLOW = (0.92, 0.55, 0.18)
+RING_SPREAD = (1.22, 1.5, 1.85)
+RING_FOLLOW = (0.92, 0.45, 0.0)
 BORDER_STEP_PX = 64
 # Warping one photo cannot show what a real tilt shows (the underside of the nose and chin,
 # shading), and a tilt of the mesh's own depth re-reads as about 0.6 of itself when the
@@ -421,6 +421,7 @@ class Renderer:
             mouth_synth,
             irises,
             self._iris_patches,
+            self.latent.image,
             self._out,
         )
         return self._out
