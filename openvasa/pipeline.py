@@ -23,7 +23,7 @@ from openvasa.face.detect import FaceAnalyzer, default_analyzer
 from openvasa.face.framing import crop_image, map_points, plan_framing
 from openvasa.face.image import load_image
 from openvasa.latent.face_latent import FaceLatent, encode_portrait
-from openvasa.latent.motion import MotionSequence
+from openvasa.latent.motion import MotionFrame, MotionSequence
 from openvasa.motion.energy import EnergyEngine
 from openvasa.render.renderer import Renderer
 from openvasa.settings import Controls, OutputSettings
@@ -105,10 +105,19 @@ class Generator:
         engine = self._engines[self.settings.engine]
         return engine.generate(audio, self.settings.fps, portrait.latent.motion0, controls)
 
+    def render_frame(self, portrait: Portrait, motion: MotionFrame) -> np.ndarray:
+        """One finished output frame: rendered, then post-processed (every path that emits
+        frames — files, PNGs, live streams — goes through here). The array is reused."""
+        return self.finish_frame(portrait.renderer.render(motion))
+
+    def finish_frame(self, frame: np.ndarray) -> np.ndarray:
+        """Post-processing applied to every emitted frame, in place (e.g. provenance marks)."""
+        return frame
+
     def frames(self, portrait: Portrait, motion: MotionSequence) -> Iterator[np.ndarray]:
-        """Rendered RGB frames; each array is reused by the next one (copy to keep it)."""
+        """Finished RGB frames; each array is reused by the next one (copy to keep it)."""
         for i in range(len(motion)):
-            yield portrait.renderer.render(motion.frame(i))
+            yield self.render_frame(portrait, motion.frame(i))
 
     # --- the whole job ---------------------------------------------------------------------
     def generate(
@@ -192,7 +201,7 @@ class Generator:
             png_frames: list[np.ndarray] = []
             for i in range(len(motion)):
                 t0 = time.perf_counter()
-                frame = portrait.renderer.render(motion.frame(i))
+                frame = self.render_frame(portrait, motion.frame(i))
                 times.render_s += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 if writer is not None:
