@@ -1,0 +1,1 @@
+"""VASA-1's holistic facial dynamics generator: a diffusion transformer over motion windows."""

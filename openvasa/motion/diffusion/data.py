@@ -1,0 +1,164 @@
+"""Training data for the motion generator: clips of motion latents with audio features.
+
+A dataset is a folder of `.npz` shards. Each shard holds one or more clips, concatenated:
+
+    motion          (T, 60) float32  [pose 6, ARKit blendshapes 52, gaze 2] per video frame
+    audio_features  (T, A)  float16  audio features pooled to the video frame rate
+    clip_starts     (N + 1,) int64   frame where each clip starts, and the total T
+    gaze            (N, 2)  float32  main gaze direction of each clip, degrees
+    head_distance   (N,)    float32  1.0 = default framing
+    emotion         (N, 52) float32  the clip's emotion as a blendshape offset
+    fps             ()      float32
+
+`openvasa corpus build` and `openvasa preprocess` write this layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from openvasa.errors import OpenvasaError
+from openvasa.motion.diffusion.model import MOTION_DIM
+
+POSE_DIMS = slice(0, 6)
+
+
+@dataclass
+class MotionClips:
+    """All clips of a dataset in memory, with pose made relative to each clip's mean."""
+
+    motion: np.ndarray  # (T, 60) float32
+    audio: np.ndarray  # (T, A) float16
+    clip_starts: np.ndarray  # (N + 1,)
+    gaze: np.ndarray  # (N, 2)
+    head_distance: np.ndarray  # (N,)
+    emotion: np.ndarray  # (N, 52)
+    fps: float
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.clip_starts) - 1
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dimension mean and standard deviation of the motion (floored)."""
+        mean = self.motion.mean(0)
+        std = np.maximum(self.motion.std(0), 1e-2)
+        return mean.astype(np.float32), std.astype(np.float32)
+
+
+def relative_pose(motion: np.ndarray) -> np.ndarray:
+    """Pose relative to the clip's own mean: the generator learns motion, not framing."""
+    out = motion.copy()
+    out[:, POSE_DIMS] -= motion[:, POSE_DIMS].mean(0)
+    return out
+
+
+def load_clips(folder: str | Path) -> MotionClips:
+    """Read every shard of a dataset folder."""
+    folder = Path(folder)
+    shards = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    if not shards:
+        raise OpenvasaError(
+            f"No training shards (*.npz) in {folder}: build a corpus with "
+            "`openvasa corpus build` or `openvasa preprocess`."
+        )
+    parts: dict[str, list] = {k: [] for k in ("motion", "audio", "gaze", "distance", "emotion")}
+    starts = [0]
+    fps = None
+    for shard in shards:
+        with np.load(shard) as data:
+            shard_fps = float(data["fps"])
+            if fps is not None and abs(shard_fps - fps) > 1e-3:
+                raise OpenvasaError(f"{shard.name} is at {shard_fps:g} fps, the others at {fps:g}.")
+            fps = shard_fps
+            motion = data["motion"].astype(np.float32)
+            if motion.shape[1] != MOTION_DIM:
+                raise OpenvasaError(
+                    f"{shard.name}: motion has {motion.shape[1]} columns, not {MOTION_DIM}."
+                )
+            clip_starts = data["clip_starts"]
+            for a, b in zip(clip_starts[:-1], clip_starts[1:], strict=True):
+                parts["motion"].append(relative_pose(motion[a:b]))
+                starts.append(starts[-1] + int(b - a))
+            parts["audio"].append(data["audio_features"].astype(np.float16))
+            parts["gaze"].append(data["gaze"].astype(np.float32))
+            parts["distance"].append(data["head_distance"].astype(np.float32))
+            parts["emotion"].append(data["emotion"].astype(np.float32))
+    return MotionClips(
+        np.concatenate(parts["motion"]),
+        np.concatenate(parts["audio"]),
+        np.array(starts),
+        np.concatenate(parts["gaze"]),
+        np.concatenate(parts["distance"]),
+        np.concatenate(parts["emotion"]),
+        fps,
+    )
+
+
+def save_shard(
+    path: str | Path,
+    motions: list[np.ndarray],
+    audio_features: list[np.ndarray],
+    gaze: np.ndarray,
+    head_distance: np.ndarray,
+    emotion: np.ndarray,
+    fps: float,
+) -> None:
+    """Write clips as one shard (temp file, then rename)."""
+    path = Path(path)
+    starts = np.cumsum([0] + [len(m) for m in motions])
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(
+        tmp,
+        motion=np.concatenate(motions).astype(np.float32),
+        audio_features=np.concatenate(audio_features).astype(np.float16),
+        clip_starts=starts,
+        gaze=np.asarray(gaze, np.float32),
+        head_distance=np.asarray(head_distance, np.float32),
+        emotion=np.asarray(emotion, np.float32),
+        fps=np.float32(fps),
+    )
+    tmp.replace(path)
+
+
+class WindowSampler:
+    """Random training windows: context (K frames before) + window (W frames)."""
+
+    def __init__(self, clips: MotionClips, window: int, context: int, seed: int):
+        self.clips = clips
+        self.window = window
+        self.context = context
+        self.rng = np.random.default_rng(seed)
+        lengths = np.diff(clips.clip_starts)
+        self.usable = np.nonzero(lengths >= window)[0]
+        if len(self.usable) == 0:
+            raise OpenvasaError(f"Every clip is shorter than one window ({window} frames).")
+        weights = lengths[self.usable] - window + 1
+        self.p = weights / weights.sum()
+
+    def batch(self, size: int) -> dict[str, np.ndarray]:
+        c, w, k = self.clips, self.window, self.context
+        clips = self.rng.choice(self.usable, size=size, p=self.p)
+        out = {
+            "motion": np.zeros((size, w, MOTION_DIM), np.float32),
+            "audio": np.zeros((size, w, c.audio.shape[1]), np.float32),
+            "context_motion": np.zeros((size, k, MOTION_DIM), np.float32),
+            "context_audio": np.zeros((size, k, c.audio.shape[1]), np.float32),
+            "has_context": np.zeros(size, bool),
+            "gaze": c.gaze[clips] / 30.0,
+            "distance": (c.head_distance[clips] - 1.0)[:, None],
+            "emotion": c.emotion[clips],
+        }
+        for i, clip in enumerate(clips):
+            first, last = c.clip_starts[clip], c.clip_starts[clip + 1]
+            start = self.rng.integers(first, last - w + 1)
+            out["motion"][i] = c.motion[start : start + w]
+            out["audio"][i] = c.audio[start : start + w]
+            if start - k >= first:
+                out["context_motion"][i] = c.motion[start - k : start]
+                out["context_audio"][i] = c.audio[start - k : start]
+                out["has_context"][i] = True
+        return out

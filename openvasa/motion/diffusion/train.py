@@ -1,0 +1,345 @@
+"""Training the motion generator: one process on a CPU, or many GPUs/nodes with torchrun.
+
+    openvasa train motion --data DIR --out runs/motion           # one process
+    torchrun --nproc_per_node 8 -m openvasa.cli train motion --data DIR --out runs/motion
+
+Each rank draws its own random windows; DDP averages the gradients so all ranks hold the same
+weights. Rank 0 writes checkpoints (with EMA weights, the typed configs and the data
+statistics) and logs (JSON lines, and TensorBoard when it is installed). Training resumes
+from `OUT/last.pt` when it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from openvasa.motion.diffusion.data import WindowSampler, load_clips
+from openvasa.motion.diffusion.model import CONDITIONS, ModelConfig, MotionDiffusionTransformer
+from openvasa.motion.diffusion.sampler import corrupt
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run."""
+
+    data: str = "corpus"  # folder of *.npz shards
+    out: str = "runs/motion"  # checkpoints and logs
+    steps: int = 20_000
+    batch: int = 64  # windows per step per rank
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    ema: float = 0.999
+    velocity_weight: float = 1.0  # extra loss on frame-to-frame motion, against jitter
+    drop_condition: float = 0.1  # each of audio, gaze, distance, emotion (VASA-1: 0.1)
+    drop_context: float = 0.5  # previous-window context (VASA-1: 0.5)
+    drop_audio_tail: float = 0.1  # chance to blank a random tail of the window's audio
+    seed: int = 0
+    log_every: int = 50
+    save_every: int = 1000
+    init: str | None = None  # checkpoint to fine-tune from (personal style)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def build_model(checkpoint: dict, weights: str = "ema") -> MotionDiffusionTransformer:
+    model = MotionDiffusionTransformer(ModelConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint[weights])
+    return model
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Train (or resume, or fine-tune) and return the path of the final checkpoint."""
+    rank, world, device = _distributed()
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    clips = load_clips(config.data)
+    init = load_checkpoint(config.init) if config.init else None
+    model_config = ModelConfig(**init["model_config"]) if init else config.model
+    model_config.audio_dim = clips.audio.shape[1]
+    if init:
+        mean, std = (
+            np.asarray(init["stats"][k], np.float32) for k in ("motion_mean", "motion_std")
+        )
+        audio_mean, audio_std = (
+            np.asarray(init["stats"][k], np.float32) for k in ("audio_mean", "audio_std")
+        )
+    else:
+        mean, std = clips.stats()
+        audio = clips.audio.astype(np.float32)
+        audio_mean, audio_std = audio.mean(0), np.maximum(audio.std(0), 1e-3)
+    model = MotionDiffusionTransformer(model_config).to(device)
+    if init:
+        model.load_state_dict(init["ema"])
+    ema = MotionDiffusionTransformer(model_config).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    step = 0
+    last = out / "last.pt"
+    if last.exists():
+        state = load_checkpoint(last, map_location=device)
+        model.load_state_dict(state["raw"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    sampler = WindowSampler(
+        clips, model_config.window, model_config.context, seed=config.seed * 1000 + rank + step
+    )
+    rng = np.random.default_rng(config.seed * 7919 + rank + step)
+    stats = {
+        k: torch.tensor(v, device=device)
+        for k, v in (
+            ("mean", mean),
+            ("std", std),
+            ("audio_mean", audio_mean),
+            ("audio_std", audio_std),
+        )
+    }
+    writer = _log_writer(out) if rank == 0 else None
+    log_path = out / "log.jsonl"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    bar = None
+    if rank == 0 and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, unit="step", desc="training", disable=None)
+    started = time.perf_counter()
+    while step < config.steps:
+        batch = sampler.batch(config.batch)
+        tensors = {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+        x0 = (tensors["motion"] - stats["mean"]) / stats["std"]
+        context = (tensors["context_motion"] - stats["mean"]) / stats["std"]
+        audio = (tensors["audio"] - stats["audio_mean"]) / stats["audio_std"]
+        context_audio = (tensors["context_audio"] - stats["audio_mean"]) / stats["audio_std"]
+        if config.drop_audio_tail > 0:
+            # Streams end mid-window: teach the model that the last frames may have no audio yet.
+            cut = rng.random(config.batch) < config.drop_audio_tail
+            for i in np.nonzero(cut)[0]:
+                audio[i, -int(rng.integers(1, model_config.window // 2)) :] = 0.0
+        keep = {
+            name: torch.as_tensor(rng.random(config.batch) >= config.drop_condition, device=device)
+            for name in CONDITIONS
+        }
+        keep["context"] = tensors["has_context"] & torch.as_tensor(
+            rng.random(config.batch) >= config.drop_context, device=device
+        )
+        t = torch.rand(config.batch, device=device)
+        noisy = corrupt(x0, t, torch.randn_like(x0))
+        predicted = trained(
+            noisy,
+            t,
+            audio,
+            context,
+            context_audio,
+            tensors["gaze"],
+            tensors["distance"],
+            tensors["emotion"],
+            keep,
+        )
+        loss_x0 = F.mse_loss(predicted, x0)
+        loss_velocity = F.mse_loss(predicted.diff(dim=1), x0.diff(dim=1))
+        loss = loss_x0 + config.velocity_weight * loss_velocity
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * min(1.0, (step + 1) / max(config.warmup_steps, 1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+                e.lerp_(p, 1 - config.ema)
+        step += 1
+        if rank == 0:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if step % config.log_every == 0 or step == config.steps:
+                record = {
+                    "step": step,
+                    "loss": loss.item(),
+                    "loss_x0": loss_x0.item(),
+                    "loss_velocity": loss_velocity.item(),
+                    "seconds": round(time.perf_counter() - started, 2),
+                }
+                with open(log_path, "a") as log:
+                    log.write(json.dumps(record) + "\n")
+                if writer is not None:
+                    for key in ("loss", "loss_x0", "loss_velocity"):
+                        writer.add_scalar(f"train/{key}", record[key], step)
+            if step % config.save_every == 0 or step == config.steps:
+                _save(
+                    last,
+                    model,
+                    ema,
+                    optimizer,
+                    step,
+                    model_config,
+                    config,
+                    mean,
+                    std,
+                    audio_mean,
+                    audio_std,
+                    clips.fps,
+                )
+    if bar is not None:
+        bar.close()
+    checksum = float(sum(p.detach().double().sum().item() for p in model.parameters()))
+    checksums = [checksum]
+    if world > 1:
+        gathered = [None] * world
+        dist.all_gather_object(gathered, checksum)
+        checksums = gathered
+        dist.barrier()
+    if rank == 0:
+        # DDP keeps the ranks' weights identical; record it so that a run can be checked.
+        (out / "rank_checksums.json").write_text(json.dumps(checksums))
+    return last
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m openvasa.motion.diffusion.train` (what torchrun starts on every rank)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train the motion diffusion transformer.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    train(config_from_args(args))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def add_arguments(parser) -> None:
+    defaults, model = TrainConfig(), ModelConfig()
+    parser.add_argument("--data", required=True, help="folder of corpus shards (*.npz)")
+    parser.add_argument("--out", default=defaults.out, help="checkpoints and logs")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument(
+        "--batch", type=int, default=defaults.batch, help="windows per step per process"
+    )
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--save-every", type=int, default=defaults.save_every)
+    parser.add_argument(
+        "--init", default=None, help="checkpoint to fine-tune from ('default' = the shipped one)"
+    )
+    parser.add_argument("--d-model", type=int, default=model.d_model)
+    parser.add_argument("--layers", type=int, default=model.layers)
+    parser.add_argument("--heads", type=int, default=model.heads)
+    parser.add_argument("--window", type=int, default=model.window, help="frames per window")
+    parser.add_argument("--context", type=int, default=model.context, help="frames of context")
+
+
+def config_from_args(args) -> TrainConfig:
+    init = args.init
+    if init == "default":
+        from openvasa.motion.diffusion.engine import default_checkpoint
+
+        init = str(default_checkpoint())
+    model = ModelConfig(
+        d_model=args.d_model,
+        layers=args.layers,
+        heads=args.heads,
+        window=args.window,
+        context=args.context,
+    )
+    return TrainConfig(
+        data=args.data,
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        save_every=args.save_every,
+        init=init,
+        model=model,
+    )
+
+
+def _save(
+    path: Path,
+    model,
+    ema,
+    optimizer,
+    step,
+    model_config,
+    config,
+    mean,
+    std,
+    audio_mean,
+    audio_std,
+    fps,
+) -> None:
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "step": step,
+        "raw": model.state_dict(),
+        "ema": ema.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "model_config": model_config.to_dict(),
+        "train_config": {**asdict(config), "model": model_config.to_dict()},
+        "stats": {
+            "motion_mean": mean.tolist(),
+            "motion_std": std.tolist(),
+            "audio_mean": audio_mean.tolist(),
+            "audio_std": audio_std.tolist(),
+            "fps": fps,
+        },
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _log_writer(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # TensorBoard is optional: the JSON-lines log is always written
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def export_checkpoint(source: str | Path, target: str | Path) -> None:
+    """Keep only what inference needs (EMA weights, configs, statistics) in half precision."""
+    state = load_checkpoint(source)
+    slim = {k: state[k] for k in ("version", "step", "model_config", "train_config", "stats")}
+    slim["ema"] = {k: v.half() if v.is_floating_point() else v for k, v in state["ema"].items()}
+    tmp = Path(target).with_name(f".{Path(target).name}.tmp")
+    torch.save(slim, tmp)
+    tmp.replace(target)
+
+
+if __name__ == "__main__":
+    main()

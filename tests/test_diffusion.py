@@ -1,0 +1,141 @@
+"""The motion diffusion transformer: it learns, it trains in parallel, it slides without seams."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
+from openvasa.motion.diffusion.data import save_shard
+from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings, pool_to_frames
+from openvasa.motion.diffusion.model import ModelConfig
+from openvasa.motion.diffusion.sampler import Guidance
+from openvasa.motion.diffusion.train import TrainConfig, train
+from openvasa.settings import Controls
+
+JAW = 6 + BLENDSHAPE_INDEX["jawOpen"]
+TINY = ModelConfig(audio_dim=16, d_model=64, layers=2, heads=2, window=20, context=4, dropout=0.0)
+
+
+def _toy_corpus(folder, frames=400, seed=0):
+    """Audio features whose first channel is the 'loudness' and a jaw that follows it."""
+    rng = np.random.default_rng(seed)
+    audio = rng.normal(size=(frames, 16)).astype(np.float32)
+    audio[:, 0] = np.convolve(rng.normal(size=frames), np.ones(5) / 5, mode="same") * 2
+    motion = np.zeros((frames, 60), np.float32)
+    motion[:, JAW] = np.clip(0.3 + 0.25 * audio[:, 0], 0, 1)
+    motion[:, 0] = np.sin(np.arange(frames) / 15.0) * 3  # head yaw sway
+    folder.mkdir(parents=True, exist_ok=True)
+    save_shard(
+        folder / "toy.npz", [motion], [audio], np.zeros((1, 2)), np.ones(1), np.zeros((1, 52)), 25.0
+    )
+    return audio, motion
+
+
+@pytest.fixture(scope="module")
+def trained_toy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("toy")
+    audio, motion = _toy_corpus(folder / "data")
+    config = TrainConfig(
+        data=str(folder / "data"),
+        out=str(folder / "run"),
+        steps=400,
+        batch=16,
+        lr=2e-3,
+        warmup_steps=20,
+        ema=0.95,
+        drop_condition=0.0,
+        drop_context=0.2,
+        drop_audio_tail=0.0,
+        save_every=10_000,
+        model=TINY,
+    )
+    torch.manual_seed(0)
+    checkpoint = train(config, progress=False)
+    return checkpoint, audio, motion, folder
+
+
+def test_tiny_model_overfits_a_few_windows(trained_toy):
+    checkpoint, audio, motion, folder = trained_toy
+    log = [json.loads(line) for line in (folder / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < 0.5 * log[0]["loss"]
+    engine = DiffusionEngine(checkpoint, DiffusionSettings(steps=10, guidance=Guidance(0, 0, 0, 0)))
+    generated = engine.generate_from_features(audio, MotionFrame.neutral(), Controls(seed=1))
+    jaw = generated.channel("jawOpen")
+    assert np.corrcoef(jaw, motion[:, JAW])[0, 1] > 0.9
+    assert np.abs(jaw - motion[:, JAW]).mean() < 0.06
+
+
+def test_sliding_windows_have_no_seams(trained_toy):
+    checkpoint, audio, motion, _ = trained_toy
+    engine = DiffusionEngine(checkpoint, DiffusionSettings(steps=10))
+    generated = engine.generate_from_features(audio, MotionFrame.neutral(), Controls(seed=2))
+    velocity = np.abs(np.diff(generated.blendshapes[:, BLENDSHAPE_INDEX["jawOpen"]]))
+    velocity_yaw = np.abs(np.diff(generated.pose[:, 0]))
+    stride = TINY.window - DiffusionSettings().overlap
+    joins = np.concatenate(
+        [np.arange(start - 4, start + 4) for start in range(stride, len(velocity) - 4, stride)]
+    )
+    inside = np.setdiff1d(np.arange(len(velocity)), joins)
+    for v in (velocity, velocity_yaw):
+        # Around the joins motion stays within the speeds seen inside windows: no jumps.
+        assert np.percentile(v[joins], 90) <= np.percentile(v[inside], 95)
+        assert v[joins].max() <= 1.2 * v[inside].max()
+
+
+def test_seeds_change_motion_not_lips(trained_toy):
+    checkpoint, audio, _, _ = trained_toy
+    engine = DiffusionEngine(checkpoint, DiffusionSettings(steps=10))
+    a = engine.generate_from_features(audio, MotionFrame.neutral(), Controls(seed=1))
+    b = engine.generate_from_features(audio, MotionFrame.neutral(), Controls(seed=2))
+    c = engine.generate_from_features(audio, MotionFrame.neutral(), Controls(seed=1))
+    np.testing.assert_allclose(a.pose, c.pose, atol=1e-5)
+    assert np.corrcoef(a.channel("jawOpen"), b.channel("jawOpen"))[0, 1] > 0.9
+
+
+def test_torchrun_two_processes_keep_identical_weights(tmp_path):
+    if shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None:
+        pytest.skip("torchrun is not installed beside this Python")
+    _toy_corpus(tmp_path / "data", frames=120)
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "torchrun"),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "openvasa.motion.diffusion.train",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--d-model",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--window",
+        "20",
+        "--context",
+        "4",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command, check=True, capture_output=True, timeout=300, env=env)
+    checksums = json.loads((tmp_path / "run" / "rank_checksums.json").read_text())
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_pooling_averages_each_frame_span():
+    features = np.arange(100, dtype=np.float32)[:, None]  # 2 s at 50 Hz
+    pooled = pool_to_frames(features, 50.0, 25.0, 50)
+    np.testing.assert_allclose(pooled[:3, 0], [0.5, 2.5, 4.5])
