@@ -280,3 +280,16 @@ def demo_speech() -> SpeechClip:
     """About 5 s of English speech with pauses and bilabials (m, b, p, v), for the demo and
     tests: "Hello! My name is Vasa. I bring a photo to life, with my voice and a smile." """
     return synthesize_speech(DEMO_SENTENCE, lang="en", voice_variant="f3")
+
+
+def seed_speech(seed: int) -> None:
+    """Seed eSpeak NG's random generator (it varies the voice slightly from run to run).
+
+    With the same seed set at the start of a fresh process, the same sequence of
+    `synthesize_speech` calls gives the same audio; the corpus builder relies on this.
+    """
+    with _ENGINE_LOCK:
+        engine = _engine()
+        engine.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        engine.lib.espeak_ng_SetRandSeed.restype = None
+        engine.lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
