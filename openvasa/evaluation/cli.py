@@ -1,0 +1,148 @@
+"""The `openvasa eval` command: `eval --generated PATH… [--reference PATH…] --out DIR` and
+`eval suite --pairs FILE --out DIR`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from openvasa.errors import OpenvasaError
+
+
+def _gaze(text: str) -> tuple[float, float]:
+    try:
+        yaw, pitch = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("gaze must be YAW,PITCH in degrees, e.g. 10,-5") from None
+    return yaw, pitch
+
+
+def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `eval` (with its `suite` subcommand) to the CLI's subcommands."""
+    ev = sub.add_parser(
+        "eval",
+        help="measure lip sync, motion, control accuracy of videos (and real references)",
+        description="Measure talking-face videos: lip sync, head motion (ΔP, ranges), blinks, "
+        "jitter, identity drift, control errors, and comparisons with reference videos. "
+        "Prints a table; writes metrics.csv, metrics.json and one PNG per video to --out.",
+    )
+    ev.add_argument("--generated", nargs="+", type=Path, metavar="PATH", help="videos to measure")
+    ev.add_argument(
+        "--reference",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="one real video per generated video, with the same audio",
+    )
+    ev.add_argument(
+        "--audio",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="audio per generated video (default: each video's own audio track)",
+    )
+    ev.add_argument("--out", type=Path, metavar="DIR", help="folder for CSV, JSON and plots")
+    ev.add_argument(
+        "--gaze",
+        type=_gaze,
+        metavar="YAW,PITCH",
+        help="the gaze the videos were made with, to measure the gaze error (degrees)",
+    )
+    ev.add_argument(
+        "--head-distance",
+        type=float,
+        metavar="D",
+        help="the head distance the videos were made with, to measure its error",
+    )
+    ev.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    suite_sub = ev.add_subparsers(dest="eval_command", metavar="suite")
+    suite = suite_sub.add_parser(
+        "suite",
+        help="generate from a list of (portrait, audio[, reference]) and evaluate in one run",
+        description="Generate a video for every line of a pairs file, then evaluate them all "
+        "and time the generation. Pairs: text lines `portrait, audio[, reference]` or a JSON "
+        'list of {"portrait", "audio", "reference", "gaze", "head_distance", "emotion", '
+        '"seed", "name"} objects; paths relative to the file.',
+    )
+    suite.add_argument("--pairs", type=Path, required=True, metavar="FILE")
+    # SUPPRESS: an --out given before `suite` is kept rather than reset to None.
+    suite.add_argument("--out", type=Path, metavar="DIR", default=argparse.SUPPRESS)
+    suite.add_argument("--size", type=int, default=512, help="frame size of generated videos")
+    suite.add_argument("--fps", type=float, default=25.0)
+    suite.add_argument("--no-plots", action="store_true", default=argparse.SUPPRESS)
+    suite.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
+    return ev
+
+
+def _progress_factory(enabled: bool):
+    if not enabled:
+        return None, []
+    from tqdm import tqdm
+
+    bars: list = []
+
+    def make(description: str):
+        for bar in bars:
+            bar.close()
+        bar = tqdm(
+            total=0, unit="frame", desc=description, leave=False, dynamic_ncols=True, disable=None
+        )
+        bars.append(bar)
+
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        return update
+
+    return make, bars
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from openvasa.evaluation.suite import Controls, evaluate_videos, run_suite
+
+    if args.out is None:
+        raise OpenvasaError("Say where to write the results: --out DIR.")
+    if args.out.exists() and not args.out.is_dir():
+        raise OpenvasaError(f"{args.out} exists and is not a folder.")
+    make, bars = _progress_factory(not args.quiet)
+    try:
+        if args.eval_command == "suite":
+            if args.generated:
+                raise OpenvasaError("`eval suite` generates its own videos: drop --generated.")
+            from openvasa.settings import OutputSettings
+
+            OutputSettings(size=args.size, fps=args.fps)  # checks the values, one clear line
+            report = run_suite(
+                args.pairs,
+                args.out,
+                size=args.size,
+                fps=args.fps,
+                plots=not args.no_plots,
+                progress=make,
+            )
+        else:
+            if not args.generated:
+                raise OpenvasaError(
+                    "Give the videos to evaluate: --generated PATH … (or `eval suite --pairs`)."
+                )
+            controls = Controls(args.gaze, args.head_distance)
+            report = evaluate_videos(
+                args.generated,
+                args.reference,
+                audio=args.audio,
+                controls=controls,
+                out_dir=args.out,
+                plots=not args.no_plots,
+                progress=make,
+            )
+    finally:
+        for bar in bars:
+            bar.close()
+    for warning in report.warnings:
+        print(f"openvasa: note: {warning}")
+    print(report.table())
+    print(f"wrote {args.out}/metrics.csv, metrics.json" + ("" if args.no_plots else " and plots"))
+    return 0
