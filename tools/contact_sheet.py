@@ -21,11 +21,13 @@ def main(out: Path) -> None:
     portrait = generator.prepare_portrait(data.astronaut())
     latent = portrait.latent
 
-    def frame(pose=None, gaze=None, distance=None, **weights):
+    def frame(pose=None, gaze=None, distance=None, rest=False, **weights):
         target = portrait
         if distance is not None:
             target = generator.prepare_portrait(data.astronaut(), head_distance=distance)
         motion = target.latent.motion0
+        if rest:  # the photo's own expression taken out: every blendshape at 0
+            motion.blendshapes[:] = 0.0
         for name, value in weights.items():
             motion.blendshapes[BLENDSHAPE_INDEX[name]] = value
         for axis, value in (pose or {}).items():
@@ -36,8 +38,8 @@ def main(out: Path) -> None:
 
     shots = [
         ("photo", latent.image),
-        ("neutral (mouth closed)", frame(jawOpen=0.0)),
-        ("jawOpen 0.7", frame(jawOpen=0.7)),
+        ("at rest (blendshapes 0)", frame(rest=True)),
+        ("jawOpen 0.5", frame(rest=True, jawOpen=0.5)),
         ("blink", frame(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)),
         ("yaw -20", frame(pose={0: -20.0})),
         ("yaw +20", frame(pose={0: 20.0})),

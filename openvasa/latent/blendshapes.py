@@ -39,7 +39,9 @@ def _side(points: np.ndarray, sign: float, softness: float = 0.04) -> np.ndarray
     return _smoothstep(-softness, softness, sign * points[:, 0])
 
 
-def _spread(points: np.ndarray, anchors: np.ndarray, moves: np.ndarray, reach: float) -> np.ndarray:
+def spread_moves(
+    points: np.ndarray, anchors: np.ndarray, moves: np.ndarray, reach: float
+) -> np.ndarray:
     """Carry the displacements `moves` of the vertices `anchors` to their neighbourhood: each
     vertex takes the move of its nearest anchor, fading with distance over `reach`."""
     d = np.linalg.norm(points[:, None, :2] - points[None, anchors, :2], axis=2)
@@ -173,7 +175,7 @@ def blendshape_basis(identity: np.ndarray) -> np.ndarray:
     ):
         moves = 0.7 * (p[list(inner)] - p[list(outer)]) + [0.0, 0.0, 0.01]
         moves[[0, -1]] = 0.0
-        field += _spread(p, np.array(outer), moves, reach=0.05)
+        field += spread_moves(p, np.array(outer), moves, reach=0.05)
     put("mouthRollUpper", roll_upper)
     put("mouthRollLower", roll_lower)
     put("mouthShrugUpper", (upper_lip * around_mouth)[:, None] * np.array([0.0, -0.02, -0.01]))
@@ -221,7 +223,7 @@ def blendshape_basis(identity: np.ndarray) -> np.ndarray:
         close_upper = 0.85 * gap
         close_lower = -0.15 * gap
         anchors = np.concatenate([upper_ids[1:-1], lower_ids[1:-1]])
-        blink = _spread(
+        blink = spread_moves(
             p,
             anchors,
             np.concatenate([close_upper[1:-1], close_lower[1:-1]]),
@@ -233,11 +235,11 @@ def blendshape_basis(identity: np.ndarray) -> np.ndarray:
         put(f"eyeBlink{suffix}", blink)
         wide = np.zeros_like(p[anchors])
         wide[: len(upper_ids) - 2] = -0.35 * gap[1:-1]
-        put(f"eyeWide{suffix}", _spread(p, anchors, wide, reach=2.2 * eye_height))
+        put(f"eyeWide{suffix}", spread_moves(p, anchors, wide, reach=2.2 * eye_height))
         squint = np.zeros_like(p[anchors])
         squint[: len(upper_ids) - 2] = 0.12 * gap[1:-1]
         squint[len(upper_ids) - 2 :] = -0.3 * gap[1:-1]
-        put(f"eyeSquint{suffix}", _spread(p, anchors, squint, reach=2.0 * eye_height))
+        put(f"eyeSquint{suffix}", spread_moves(p, anchors, squint, reach=2.0 * eye_height))
     del face_height
     return basis.astype(np.float32)
 

@@ -25,6 +25,8 @@ from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 EYEBALL_PER_IRIS_RADIUS = 2.05
 # Depth is MediaPipe's least reliable coordinate; it counts for less in the fits.
 DEPTH_WEIGHT = 0.3
+# How much more the inner lips count when the photo's own mouth is explained by blendshapes.
+LIP_FIT_WEIGHT = 6.0
 # Small ridge keeps the blendshape solve stable where two fields look alike.
 RIDGE = 1e-3
 
@@ -330,6 +332,35 @@ def jaw_open_of(shape: np.ndarray, basis: np.ndarray) -> float:
     return float(np.clip((gap - 0.01) / per_unit, 0.0, 1.0))
 
 
+def _lip_seal(shape: np.ndarray) -> np.ndarray:
+    """(468, 3) displacement that closes the gap between the inner lips, the lower lip doing
+    most of the travel (it rides on the jaw), fading into the lips and chin around it."""
+    from openvasa.latent.blendshapes import spread_moves
+
+    upper = np.array(topo.LIPS_INNER_UPPER[1:-1])
+    lower = np.array(topo.LIPS_INNER_LOWER[1:-1])
+    gap = shape[upper] - shape[lower]  # from lower lip up to upper lip
+    gap[:, 0] = 0.0
+    gap[:, 1] = np.minimum(gap[:, 1], 0.0)  # lips already touching need no closing
+    anchors = np.concatenate([upper, lower])
+    moves = np.concatenate([-0.3 * gap, 0.7 * gap])
+    return spread_moves(shape, anchors, moves, reach=0.06)
+
+
+def _fit_blendshapes(basis: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Bounded least squares: coefficients in [0, 1] whose fields best make `offset`; the
+    inner lips count most, since their gap is what a closed mouth must get right."""
+    active = np.array([BLENDSHAPE_INDEX[n] for n in authored_blendshapes()])
+    weights = np.ones((len(offset), 3)) * np.array([1.0, 1.0, DEPTH_WEIGHT])
+    weights[list(topo.LIPS_INNER_UPPER + topo.LIPS_INNER_LOWER)] *= LIP_FIT_WEIGHT
+    design = (basis[active] * weights).reshape(len(active), -1).T
+    design = np.vstack([design, np.sqrt(RIDGE) * np.eye(len(active))])
+    target = np.concatenate([(offset * weights).reshape(-1), np.zeros(len(active))])
+    coefficients = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
+    coefficients[active] = lsq_linear(design, target, bounds=(0.0, 1.0), method="bvls").x
+    return coefficients
+
+
 def encode_portrait(
     image: np.ndarray, mask: np.ndarray, landmarks_px: np.ndarray, framing: Framing
 ) -> FaceLatent:
@@ -344,12 +375,13 @@ def encode_portrait(
     )
     placement = HeadPlacement(*rotation_angles(rotation), scale, translation)
     canonical = placement.invert(landmarks_px[: topo.N_FACE_VERTICES])
-    dynamics0 = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
-    dynamics0[BLENDSHAPE_INDEX["jawOpen"]] = jaw_open_of(canonical, blendshape_basis(canonical))
-    # The identity is the photo's own shape with its expression taken out, so that rendering
-    # the photo's own latents gives back exactly the photo's own mesh.
-    identity = canonical - np.tensordot(dynamics0, blendshape_basis(canonical), axes=1)
-    basis = blendshape_basis(identity)
+    # The photo's mouth is explained by blendshapes measured against the same face with its
+    # lips sealed; the identity is then the photo's own shape minus exactly those blendshapes,
+    # so that rendering the photo's own latents gives back exactly the photo's own mesh, and
+    # a mouth at rest (all coefficients 0) is closed even when the photo smiles with teeth.
+    sealed = canonical + _lip_seal(canonical)
+    basis = blendshape_basis(sealed)
+    dynamics0 = _fit_blendshapes(basis, canonical - sealed)
     identity = canonical - np.tensordot(dynamics0, basis, axes=1)
     eyes = _eyes(canonical, landmarks_px, scale)
     encoder = MotionEncoder(identity, eyes, framing, basis)

@@ -19,7 +19,7 @@ from scipy.spatial import Delaunay
 from openvasa.latent import topology as topo
 from openvasa.latent.face_latent import FaceLatent, HeadPlacement, pose_to_placement
 from openvasa.latent.geometry import points_in_polygon
-from openvasa.latent.motion import MotionFrame
+from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 from openvasa.render import raster
 
 # Rings around the face: distance from the face centre relative to the face outline, and how
@@ -34,6 +34,9 @@ BORDER_STEP_PX = 64
 # reads true. Tilts beyond the photo's own therefore act on a face with deeper relief, so that
 # a commanded pitch looks like that pitch.
 PITCH_RELIEF = 1.5
+# How far the upper lid follows a vertical gaze: a 20° downward look lowers it by ~30 % of the
+# opening (eyeBlink 0.3).
+LID_PER_GAZE_DEG = 0.015
 
 
 @dataclass
@@ -335,7 +338,23 @@ class Renderer:
             PITCH_RELIEF,
             float(self.latent.pose0[1]),
         )
-        return placement.apply(self.latent.shape(motion.blendshapes)), placement
+        return placement.apply(self.latent.shape(self.lids_follow_gaze(motion))), placement
+
+    def lids_follow_gaze(self, motion: MotionFrame) -> np.ndarray:
+        """Blendshapes with the upper lids riding on the iris: real lids lower when the eyes
+        look down and lift when they look up, so the iris never slides under the lid."""
+        tilt = float(motion.gaze[1] - self.latent.gaze0[1])
+        if abs(tilt) < 0.1:
+            return motion.blendshapes
+        shapes = motion.blendshapes.copy()
+        for side in ("Left", "Right"):
+            if tilt < 0:
+                index = BLENDSHAPE_INDEX[f"eyeBlink{side}"]
+                shapes[index] = min(1.0, shapes[index] + LID_PER_GAZE_DEG * -tilt)
+            else:
+                index = BLENDSHAPE_INDEX[f"eyeWide{side}"]
+                shapes[index] = min(1.0, shapes[index] + 1.5 * LID_PER_GAZE_DEG * tilt)
+        return shapes
 
     def render(self, motion: MotionFrame) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame. The returned array is reused by the next call."""
