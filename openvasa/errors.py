@@ -19,3 +19,7 @@ class AudioError(OpenvasaError):
 
 class MotionFileError(OpenvasaError):
     """A motion CSV/JSON file is missing columns or is malformed."""
+
+
+class PhonemeFileError(OpenvasaError):
+    """A phoneme timing file (JSON or TSV) is missing, malformed or has impossible times."""

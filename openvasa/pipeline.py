@@ -10,14 +10,16 @@ Stages (each a typed value, see DESIGN.md): face analysis → FaceLatent; audio 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from openvasa.audio import Audio, load_audio
+from openvasa.audio import Audio, PhonemeEvent, SpeechClip, load_audio
 from openvasa.errors import OpenvasaError
 from openvasa.face.detect import FaceAnalyzer, default_analyzer
 from openvasa.face.framing import crop_image, map_points, plan_framing
@@ -25,8 +27,12 @@ from openvasa.face.image import load_image
 from openvasa.latent.face_latent import FaceLatent, encode_portrait
 from openvasa.latent.motion import MotionFrame, MotionSequence
 from openvasa.motion.energy import EnergyEngine
+from openvasa.motion.teacher import TeacherEngine
 from openvasa.render.renderer import Renderer
-from openvasa.settings import Controls, OutputSettings
+from openvasa.settings import Controls, OutputSettings, StreamSettings
+
+if TYPE_CHECKING:
+    from openvasa.streaming import StreamSession
 
 PathLike = str | os.PathLike[str]
 ProgressFn = Callable[[int, int], None]
@@ -41,10 +47,18 @@ class StageTimes:
     motion_s: float = 0.0
     render_s: float = 0.0
     encode_s: float = 0.0
+    watermark_s: float = 0.0  # the provenance mark added to every frame (finish_frame)
 
     @property
     def total_s(self) -> float:
-        return self.analysis_s + self.audio_s + self.motion_s + self.render_s + self.encode_s
+        return (
+            self.analysis_s
+            + self.audio_s
+            + self.motion_s
+            + self.render_s
+            + self.encode_s
+            + self.watermark_s
+        )
 
 
 @dataclass
@@ -73,7 +87,36 @@ class Generator:
     ):
         self.settings = settings or OutputSettings()
         self._analyzer = analyzer
+        # MediaPipe's graphs must not run in two threads at once (server jobs, live streams).
+        self._analysis_lock = threading.Lock()
         self._engines = {"energy": EnergyEngine()}
+        self._engines["teacher"] = TeacherEngine()  # needs phoneme timings (text or a file)
+
+    def engine(self, name: str):
+        """The motion engine called `name`; the diffusion model is loaded on first use."""
+        if name == "diffusion" and name not in self._engines:
+            from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
+            from openvasa.motion.diffusion.sampler import Guidance
+
+            options = self.settings.diffusion
+            guidance = Guidance(
+                audio=options.cfg_audio, gaze=options.cfg_gaze, emotion=options.cfg_emotion
+            )
+            settings = DiffusionSettings(options.steps, guidance=guidance)
+            self._engines[name] = DiffusionEngine(options.checkpoint, settings)
+        return self._engines[name]
+
+    def live_engine(self):
+        """The engine live streams use: the configured one if it can stream, else the causal
+        energy engine (the diffusion sampler needs whole 2 s windows of audio)."""
+        engine = self.engine(self.settings.engine)
+        return engine if hasattr(engine, "open") else self.engine("energy")
+
+    def live_motion(self, portrait: Portrait, audio: Audio, controls: Controls) -> MotionSequence:
+        """The motion a live stream of all of `audio` shows, made offline in one call."""
+        return self.live_engine().generate(
+            audio, self.settings.fps, portrait.latent.motion0, controls
+        )
 
     @property
     def analyzer(self) -> FaceAnalyzer:
@@ -89,10 +132,12 @@ class Generator:
         size = size or self.settings.size
         name = Path(image).name if isinstance(image, (str, os.PathLike)) else "the portrait"
         pixels = load_image(image)
-        detection = self.analyzer.detect(pixels, name=name)
+        with self._analysis_lock:
+            detection = self.analyzer.detect(pixels, name=name)
         framing = plan_framing(detection.landmarks, size, head_distance)
         framed = crop_image(pixels, framing)
-        mask = self.analyzer.segment(framed)
+        with self._analysis_lock:
+            mask = self.analyzer.segment(framed)
         latent = encode_portrait(framed, mask, map_points(framing, detection.landmarks), framing)
         return Portrait(latent, Renderer(latent), list(detection.warnings))
 
@@ -101,8 +146,22 @@ class Generator:
             return audio
         return load_audio(audio, max_duration_s=self.settings.max_audio_s)
 
-    def motion(self, portrait: Portrait, audio: Audio, controls: Controls) -> MotionSequence:
-        engine = self._engines[self.settings.engine]
+    def motion(
+        self,
+        portrait: Portrait,
+        audio: Audio | None,
+        controls: Controls,
+        phonemes: Sequence[PhonemeEvent] | None = None,
+    ) -> MotionSequence:
+        """Motion for the clip from the configured engine. phonemes: timed phonemes for the
+        teacher engine (then audio may be None: motion from the phonemes alone)."""
+        engine = self.engine(self.settings.engine)
+        if getattr(engine, "needs_phonemes", False):
+            return engine.generate(
+                audio, self.settings.fps, portrait.latent.motion0, controls, phonemes=phonemes
+            )
+        if audio is None:
+            raise OpenvasaError(f"The {self.settings.engine} engine needs audio.")
         return engine.generate(audio, self.settings.fps, portrait.latent.motion0, controls)
 
     def render_frame(self, portrait: Portrait, motion: MotionFrame) -> np.ndarray:
@@ -111,8 +170,43 @@ class Generator:
         return self.finish_frame(portrait.renderer.render(motion))
 
     def finish_frame(self, frame: np.ndarray) -> np.ndarray:
-        """Post-processing applied to every emitted frame, in place (e.g. provenance marks)."""
+        """Post-processing applied to every emitted frame, in place: the provenance watermark
+        (unless `settings.watermark` is off; see openvasa/provenance)."""
+        if self.settings.watermark:
+            self.watermarker.apply(frame)
         return frame
+
+    @property
+    def watermarker(self):
+        """The invisible watermark this generator adds to every frame (openvasa.provenance)."""
+        if getattr(self, "_watermarker", None) is None:
+            from openvasa.provenance import watermarker_for
+
+            self._watermarker = watermarker_for(self.settings.watermark_key)
+        return self._watermarker
+
+    def open_stream(
+        self,
+        portrait: Portrait,
+        *,
+        source: PathLike | np.ndarray | None = None,
+        stream: StreamSettings | None = None,
+        **controls,
+    ) -> StreamSession:
+        """A live session: push audio as it arrives, get frames back as soon as it allows.
+
+        controls: gaze_deg, head_distance, emotion, emotion_strength, seed (as `generate`);
+        all but the seed can change mid-stream with `session.set_controls`. source: the
+        original image, to re-frame it sharply when head_distance changes. See
+        `openvasa.streaming.StreamSession`.
+        """
+        from openvasa.streaming import StreamSession
+
+        engine = self.live_engine()
+        # Unless asked otherwise, the stream shows the portrait as it was framed.
+        controls.setdefault("head_distance", portrait.latent.framing.head_distance)
+        ctl = replace(self.settings.controls, **controls)
+        return StreamSession(self, portrait, engine, ctl, stream or StreamSettings(), source)
 
     def frames(self, portrait: Portrait, motion: MotionSequence) -> Iterator[np.ndarray]:
         """Finished RGB frames; each array is reused by the next one (copy to keep it)."""
@@ -123,17 +217,21 @@ class Generator:
     def generate(
         self,
         portrait: PathLike | np.ndarray,
-        audio: PathLike | Audio,
+        audio: PathLike | Audio | SpeechClip | None,
         output: PathLike | None = None,
         *,
         frames_dir: PathLike | None = None,
         motion_out: PathLike | None = None,
         progress: ProgressFn | None = None,
+        phonemes: Sequence[PhonemeEvent] | None = None,
         **controls,
     ) -> GenerationResult:
         """Make a talking-face video.
 
-        portrait: image path or (H, W, 3) RGB array; audio: path or Audio.
+        portrait: image path or (H, W, 3) RGB array; audio: path, Audio, or a SpeechClip
+        (synthesised speech whose phonemes then drive the teacher engine), or None with
+        `phonemes` for the teacher engine (a silent video).
+        phonemes: timed phonemes for the teacher engine (`--engine teacher`).
         output: MP4 path (H.264 + AAC), or None to skip the video; frames_dir: also write PNG
         frames; motion_out: also write the motion as CSV or JSON (ARKit names).
         controls: gaze_deg=(yaw, pitch), head_distance, emotion, emotion_strength, seed.
@@ -144,19 +242,27 @@ class Generator:
         prepared = self.prepare_portrait(portrait, head_distance=ctl.head_distance)
         times.analysis_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        clip = self.load_audio(audio)
+        if isinstance(audio, SpeechClip):  # synthesised speech carries its phoneme times
+            phonemes = audio.phonemes if phonemes is None else phonemes
+            audio = audio.audio
+        clip = self.load_audio(audio) if audio is not None else None
         times.audio_s = time.perf_counter() - t0
-        motion = self.animate_motion(prepared, clip, ctl, times)
+        motion = self.animate_motion(prepared, clip, ctl, times, phonemes)
         self.write_outputs(prepared, motion, clip, output, frames_dir, motion_out, times, progress)
         return GenerationResult(
             motion, len(motion), times, prepared.warnings, Path(output) if output else None
         )
 
     def animate_motion(
-        self, portrait: Portrait, audio: Audio, controls: Controls, times: StageTimes
+        self,
+        portrait: Portrait,
+        audio: Audio | None,
+        controls: Controls,
+        times: StageTimes,
+        phonemes: Sequence[PhonemeEvent] | None = None,
     ) -> MotionSequence:
         t0 = time.perf_counter()
-        motion = self.motion(portrait, audio, controls)
+        motion = self.motion(portrait, audio, controls, phonemes)
         times.motion_s = time.perf_counter() - t0
         return motion
 
@@ -175,6 +281,7 @@ class Generator:
         from openvasa.io.frames import write_png_frames
         from openvasa.io.motion_file import write_motion
         from openvasa.io.video import VideoWriter
+        from openvasa.provenance import provenance_metadata
 
         if output is None and frames_dir is None and motion_out is None:
             raise OpenvasaError(
@@ -192,7 +299,7 @@ class Generator:
                 size=size,
                 audio=audio,
                 crf=self.settings.crf,
-                metadata={"comment": "Generated by openvasa (AI-generated video)"},
+                metadata=provenance_metadata(self.settings.watermark, self.settings.watermark_key),
             )
             if output is not None
             else None
@@ -201,8 +308,11 @@ class Generator:
             png_frames: list[np.ndarray] = []
             for i in range(len(motion)):
                 t0 = time.perf_counter()
-                frame = self.render_frame(portrait, motion.frame(i))
-                times.render_s += time.perf_counter() - t0
+                frame = portrait.renderer.render(motion.frame(i))
+                t1 = time.perf_counter()
+                times.render_s += t1 - t0
+                frame = self.finish_frame(frame)  # as render_frame does, timed on its own
+                times.watermark_s += time.perf_counter() - t1
                 t0 = time.perf_counter()
                 if writer is not None:
                     writer.write(frame)

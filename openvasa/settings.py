@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from openvasa.errors import OpenvasaError
 
-ENGINES = ("energy",)
+ENGINES = ("energy", "teacher", "diffusion")
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,47 @@ class Controls:
 
 
 @dataclass(frozen=True)
+class DiffusionOptions:
+    """Sampling of the motion diffusion engine: denoising steps, classifier-free guidance
+    scale per condition (VASA-1's defaults: audio 0.5, gaze 1.0), and the checkpoint (None:
+    the shipped one)."""
+
+    steps: int = 10
+    cfg_audio: float = 0.5
+    cfg_gaze: float = 1.0
+    cfg_emotion: float = 1.0
+    checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.steps <= 200:
+            raise OpenvasaError(f"Steps {self.steps} must lie between 1 and 200.")
+        for name in ("cfg_audio", "cfg_gaze", "cfg_emotion"):
+            if not 0.0 <= getattr(self, name) <= 10.0:
+                raise OpenvasaError(f"--{name.replace('_', '-')} must lie between 0 and 10.")
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     """How the video is made: frame rate, frame size, engine and limits."""
 
     fps: float = 25.0
     size: int = 512
-    engine: str = "energy"
+    engine: str = "diffusion"
     max_audio_s: float = 600.0
     crf: int = 20
     controls: Controls = field(default_factory=Controls)
+    # Provenance (openvasa/provenance): every emitted frame carries an invisible watermark
+    # unless this is switched off explicitly; watermark_key: optional text whose 24-bit id
+    # the mark carries (`openvasa verify --key` checks it).
+    watermark: bool = True
+    watermark_key: str | None = None
+    diffusion: DiffusionOptions = field(default_factory=DiffusionOptions)
 
     def __post_init__(self) -> None:
+        if self.watermark_key is not None and not self.watermark_key.strip():
+            raise OpenvasaError("The watermark key is empty: give some text, or leave it out.")
+        if self.watermark_key is not None and not self.watermark:
+            raise OpenvasaError("A watermark key needs the watermark: drop --no-watermark.")
         if not 20 <= self.fps <= 60:
             raise OpenvasaError(f"Frame rate {self.fps:g} is not supported: use 20 to 60 fps.")
         if not 64 <= self.size <= 2048 or self.size % 2:
@@ -70,3 +100,81 @@ class OutputSettings:
             raise OpenvasaError(
                 f"Unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}."
             )
+
+
+FRAME_FORMATS = ("rgb", "jpeg")
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a live stream (`Generator.open_stream`) hands out frames.
+
+    frame_format: "rgb" gives each frame as an (H, W, 3) uint8 array, "jpeg" as JPEG bytes.
+    jpeg_quality: 1-100, for "jpeg".
+    queue_frames: frames that each pipeline stage may hold before the stage before it waits
+        (back-pressure: memory stays bounded however fast audio is pushed).
+    max_chunk_s: longest piece of audio one push accepts, in seconds.
+    """
+
+    frame_format: str = "rgb"
+    jpeg_quality: int = 80
+    queue_frames: int = 4
+    max_chunk_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.frame_format not in FRAME_FORMATS:
+            raise OpenvasaError(
+                f"Unknown frame format {self.frame_format!r}: choose one of "
+                f"{', '.join(FRAME_FORMATS)}."
+            )
+        if not 1 <= self.jpeg_quality <= 100:
+            raise OpenvasaError(f"JPEG quality {self.jpeg_quality} must lie in 1-100.")
+        if not 1 <= self.queue_frames <= 256:
+            raise OpenvasaError(f"Queue length {self.queue_frames} must lie in 1-256 frames.")
+        if not self.max_chunk_s > 0:
+            raise OpenvasaError(f"Longest audio chunk {self.max_chunk_s:g} s must be positive.")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Limits and defaults of `openvasa serve` (every limit answers with a clear JSON error).
+
+    host, port: where to listen (port 0: any free port).
+    max_upload_mb: largest request body (portrait or audio upload), in megabytes.
+    max_audio_s: longest audio, in seconds, of a video job and of a live stream.
+    max_sessions: live streams at the same time.
+    max_jobs: video jobs queued or running at the same time; job_workers: run at once.
+    max_portraits: prepared portraits kept in memory (least recently used go first).
+    jpeg_quality: of the frames a live stream sends.
+    idle_after_s: a live stream that receives no audio for this long goes on with silence,
+        so that the face stays alive (breathing, blinks, small head motion) in real time.
+    max_idle_s: a live stream that receives no audio for this long is closed.
+    data_dir: where uploads and finished videos live (a fresh temporary folder when None).
+    job_ttl_s: finished jobs and their files are removed after this many seconds.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: float = 25.0
+    max_audio_s: float = 120.0
+    max_sessions: int = 4
+    max_jobs: int = 8
+    job_workers: int = 1
+    max_portraits: int = 16
+    jpeg_quality: int = 80
+    idle_after_s: float = 0.3
+    max_idle_s: float = 120.0
+    data_dir: str | None = None
+    job_ttl_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise OpenvasaError(f"Port {self.port} must lie in 0-65535.")
+        for name in ("max_upload_mb", "max_audio_s", "idle_after_s", "max_idle_s", "job_ttl_s"):
+            if not getattr(self, name) > 0:
+                raise OpenvasaError(f"Server setting {name} must be positive.")
+        for name in ("max_sessions", "max_jobs", "job_workers", "max_portraits"):
+            if getattr(self, name) < 1:
+                raise OpenvasaError(f"Server setting {name} must be at least 1.")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise OpenvasaError(f"JPEG quality {self.jpeg_quality} must lie in 1-100.")

@@ -57,8 +57,11 @@ def relative_pose(motion: np.ndarray) -> np.ndarray:
 
 
 def load_clips(folder: str | Path) -> MotionClips:
-    """Read every shard of a dataset folder."""
+    """Read every shard of a dataset folder (this layout, or a corpus from `openvasa corpus
+    build`, recognised by its manifest.json)."""
     folder = Path(folder)
+    if (folder / "manifest.json").is_file():
+        return clips_from_corpus(folder)
     shards = sorted(folder.glob("*.npz")) if folder.is_dir() else []
     if not shards:
         raise OpenvasaError(
@@ -162,3 +165,42 @@ class WindowSampler:
                 out["context_audio"][i] = c.audio[start - k : start]
                 out["has_context"][i] = True
         return out
+
+
+def clips_from_corpus(folder: str | Path) -> MotionClips:
+    """Turn a teacher corpus (`openvasa corpus build`) into training clips: motion latents
+    with Whisper features pooled to the video rate and each clip's conditions."""
+    from openvasa.corpus.reader import iter_corpus_clips
+    from openvasa.motion.diffusion.engine import pool_to_frames
+    from openvasa.motion.emotion import emotion_offset
+
+    motions, audio, gaze, distance, emotion = [], [], [], [], []
+    fps = None
+    for clip in iter_corpus_clips(folder):
+        if clip.whisper is None:
+            raise OpenvasaError(
+                f"The corpus in {folder} was built without Whisper features; "
+                "rebuild it with them to train the motion generator."
+            )
+        motion = clip.motion
+        fps = motion.fps
+        conditions = clip.record.get("conditions", clip.record)
+        motions.append(
+            relative_pose(np.concatenate([motion.pose, motion.blendshapes, motion.gaze], 1))
+        )
+        audio.append(pool_to_frames(clip.whisper, 50.0, fps, len(motion)).astype(np.float16))
+        gaze.append(conditions["gaze_deg"])
+        distance.append(conditions["head_distance"])
+        emotion.append(emotion_offset(conditions["emotion"], conditions["emotion_strength"] or 1.0))
+    if not motions:
+        raise OpenvasaError(f"The corpus in {folder} has no clips.")
+    starts = np.cumsum([0] + [len(m) for m in motions])
+    return MotionClips(
+        np.concatenate(motions).astype(np.float32),
+        np.concatenate(audio),
+        starts,
+        np.array(gaze, np.float32),
+        np.array(distance, np.float32),
+        np.array(emotion, np.float32),
+        float(fps),
+    )

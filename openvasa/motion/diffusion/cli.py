@@ -1,0 +1,72 @@
+"""Command-line parts of the motion generator: `train motion`, `preprocess`, and the sampling
+options of `generate` (--steps, --cfg-audio, --cfg-gaze, --cfg-emotion, --checkpoint)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("diffusion engine")
+    group.add_argument("--steps", type=int, default=10, help="denoising steps (more: slower)")
+    group.add_argument("--cfg-audio", type=float, default=0.5, help="guidance scale for the audio")
+    group.add_argument("--cfg-gaze", type=float, default=1.0, help="guidance scale for the gaze")
+    group.add_argument(
+        "--cfg-emotion", type=float, default=1.0, help="guidance scale for the emotion"
+    )
+    group.add_argument("--checkpoint", help="motion model checkpoint (default: the shipped one)")
+
+
+def add_commands(sub) -> None:
+    from openvasa.motion.diffusion.train import add_arguments
+
+    train = sub.add_parser("train", help="train a model")
+    train_sub = train.add_subparsers(dest="train_what", required=True)
+    motion = train_sub.add_parser(
+        "motion", help="the motion diffusion transformer (also under torchrun for many GPUs)"
+    )
+    add_arguments(motion)
+    motion.add_argument(
+        "--export", metavar="FILE", help="also write a slim half-precision copy for inference"
+    )
+
+    pre = sub.add_parser("preprocess", help="talking videos → training shards (motion + audio)")
+    pre.add_argument("videos", nargs="+", help="video files with a talking face and its voice")
+    pre.add_argument("--out", required=True, help="folder for the shards")
+    pre.add_argument(
+        "--worker-index",
+        type=int,
+        default=int(os.environ.get("SLURM_ARRAY_TASK_ID", "0")),
+        help="this worker's index (default: $SLURM_ARRAY_TASK_ID or 0)",
+    )
+    pre.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1")),
+        help="how many workers share the list",
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from openvasa.motion.diffusion.train import config_from_args, export_checkpoint, train
+
+    last = train(config_from_args(args))
+    if args.export:
+        export_checkpoint(last, args.export)
+    print(f"wrote {last}")
+    return 0
+
+
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from openvasa.cli import _progress
+    from openvasa.motion.diffusion.preprocess import preprocess
+
+    update, bar = _progress(True, "preprocessing")
+    try:
+        shard = preprocess(args.videos, args.out, args.worker_index, args.workers, update)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"wrote {shard}")
+    return 0
