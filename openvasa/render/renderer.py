@@ -37,6 +37,7 @@ PITCH_RELIEF = 1.5
 # How far the upper lid follows a vertical gaze: a 20° downward look lowers it by ~30 % of the
 # opening (eyeBlink 0.3).
 LID_PER_GAZE_DEG = 0.015
+IRIS_VISIBLE_SCALE = 1.15
 
 
 @dataclass
@@ -229,13 +230,17 @@ class Renderer:
                 list(topo.RIGHT_IRIS if side == "right" else topo.LEFT_IRIS)
             ]
             centre = iris_ids[0, :2]
-            radius = float(np.linalg.norm(iris_ids[1:, :2] - centre, axis=1).mean())
+            # MediaPipe's iris points sit a little inside the limbus: the visible iris is ~15 %
+            # wider, and all of it must move with the gaze (or a ghost ring stays behind).
+            radius = IRIS_VISIBLE_SCALE * float(
+                np.linalg.norm(iris_ids[1:, :2] - centre, axis=1).mean()
+            )
             radii.append(radius)
             iris_disk = np.zeros_like(opening)
             cv2.circle(
                 iris_disk,
                 tuple(np.round(centre * 4).astype(int)),
-                int(round((1.2 * radius + 1.5) * 4)),
+                int(round((radius + 1.5) * 4)),
                 255,
                 -1,
                 shift=2,
