@@ -223,9 +223,26 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"stretch_{name}_z"] = _spread([d.z for d in results])
     print(json.dumps(figures, indent=2))
     if args.json:
+        # Every verdict too, so that a figure can be checked against its items.
+        figures["items"] = {
+            "positives": [_item(d) for d in rows["pos"]],
+            "unmarked_clips": [_item(d) for d in rows["neg_clip"]],
+            "images": [dict(_item(d), kind=kind) for kind, d in negatives],
+            **{f"stretch_{name}": [_item(d) for d in found] for name, found in stretch.items()},
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
+
+
+def _item(detection) -> dict:
+    return {
+        "found": detection.found,
+        "z": round(detection.z, 3),
+        "p_false": float(f"{detection.p_false:.3g}"),
+        "scale": round(detection.scale, 4),
+        "bits_read": detection.bits_read,
+    }
 
 
 def _spread(values) -> str:

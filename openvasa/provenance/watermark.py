@@ -331,6 +331,10 @@ SEARCH_CHIPS_ACROSS = tuple(range(GRID_CHIPS // 2, 2 * GRID_CHIPS + 1))
 REFINE_CANDIDATES = 3
 REFINE_STEPS = np.linspace(-0.003, 0.003, 7)
 REFINE_OFFSETS = tuple((x / 3, y / 3) for y in range(3) for x in range(3))
+# The search's best scores on unmarked content have a heavier tail than Gaussian noise
+# (measured: up to 7.0 on 2 of 200 unmarked clips re-encoded at CRF 28 and 256 px, where
+# the Gaussian tail puts the 1e-4 threshold at 6.9), so they count as this much lower.
+SEARCH_Z_ALLOWANCE = 1.0
 
 
 @dataclass(frozen=True)
@@ -480,7 +484,8 @@ class WatermarkDetector:
         options = [(2.0 * n_hyp * _gauss_tail(c.z), c) for c in [expected] if c is not None]
         if searched:
             top = max(searched, key=lambda c: c.z)
-            options.append((2.0 * n_search_tests * _gauss_tail(top.z), top))
+            tail = _gauss_tail(top.z - SEARCH_Z_ALLOWANCE)
+            options.append((2.0 * n_search_tests * tail, top))
         if not options:  # too small to hold a chip grid
             return nothing
         p_false, best = min(options, key=lambda o: o[0])
