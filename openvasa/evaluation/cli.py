@@ -10,11 +10,10 @@ from openvasa.errors import OpenvasaError
 
 
 def _gaze(text: str) -> tuple[float, float]:
-    try:
-        yaw, pitch = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("gaze must be YAW,PITCH in degrees, e.g. 10,-5") from None
-    return yaw, pitch
+    """YAW,PITCH → degrees; the same parser as `openvasa generate --gaze`."""
+    from openvasa.cli import _gaze as parse_gaze
+
+    return parse_gaze(text)
 
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ class BackgroundServer:
     """uvicorn serving `app` on `host` (a free port when port is 0) until `stop()`.
 
     with BackgroundServer(create_app()) as server:
-        requests.get(server.url + "api/info")
+        ...  # talk to the app at server.url (loopback only)
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 60):
