@@ -29,6 +29,8 @@ DEPTH_WEIGHT = 0.3
 LIP_FIT_WEIGHT = 6.0
 # Small ridge keeps the blendshape solve stable where two fields look alike.
 RIDGE = 1e-3
+# Still vertices nearest each eye that place its eyeball when gaze is read.
+EYE_ANCHORS = 12
 
 
 def _stable_vertices() -> np.ndarray:
@@ -156,8 +158,8 @@ class Eye:
     corners: tuple[int, int]
     corner_mid: np.ndarray
 
-    def centre_px(self, points_px: np.ndarray, placement: HeadPlacement) -> np.ndarray:
-        """(3,) eyeball centre in output pixels, given the face's (≥468, 3) pixel points."""
+    def centre_px(self, placement: HeadPlacement) -> np.ndarray:
+        """(3,) eyeball centre in output pixels for a head placement."""
         return placement.apply(self.centre[None])[0]
 
 
@@ -214,7 +216,7 @@ class FaceLatent:
         points, its placement and the gaze (yaw, pitch) in degrees."""
         direction = gaze_direction(gaze_deg[0], gaze_deg[1])
         return {
-            side: eye.centre_px(face_px, placement)
+            side: eye.centre_px(placement)
             + placement.scale * eye.radius * (placement.matrix @ direction)
             for side, eye in self.eyes.items()
         }
@@ -244,6 +246,13 @@ class MotionEncoder:
         reach = np.linalg.norm(self.basis[self.active], axis=2).max(0)
         still = np.intersect1d(np.nonzero(reach < 0.004)[0], STABLE_VERTICES)
         self.stable = still if len(still) >= 30 else STABLE_VERTICES
+        # Still points around each eye (brow ridge, nose bridge, cheekbone) that place the
+        # eyeball: a head pose read 1° off moves a point at the eyeball's depth by ~1.5 px
+        # against the whole face (≈5° of gaze), but hardly against its neighbours.
+        self._eye_anchors = {}
+        for side, eye in eyes.items():
+            reach = np.linalg.norm(self.identity[self.stable, :2] - eye.centre[:2], axis=1)
+            self._eye_anchors[side] = self.stable[np.argsort(reach)[:EYE_ANCHORS]]
 
     def placement(self, landmarks: np.ndarray) -> HeadPlacement:
         """Head pose by fitting the identity's stable points to the landmarks.
@@ -276,14 +285,23 @@ class MotionEncoder:
         gaze = self.gaze(landmarks, placement)
         return MotionFrame(placement_to_pose(placement, self.framing), blendshapes, gaze)
 
+    def _eyeball_px(self, side: str, landmarks: np.ndarray, placement: HeadPlacement):
+        """(2,) image position of an eyeball's centre: rotated and scaled with the head,
+        shifted with the still points around that eye."""
+        anchors = self._eye_anchors[side]
+        turn = placement.scale * placement.matrix
+        seen = np.asarray(landmarks, np.float64)[anchors, :2]
+        shift = (seen - self.identity[anchors] @ turn[:2].T).mean(0)
+        return turn[:2] @ self.eyes[side].centre + shift
+
     def gaze(self, landmarks: np.ndarray, placement: HeadPlacement) -> np.ndarray:
         """Gaze (yaw, pitch) in degrees from the iris centres' image positions."""
         directions = []
         for side, eye in self.eyes.items():
             iris_px = np.asarray(landmarks[IRIS[side][0], :2], np.float64)
-            centre_px = eye.centre_px(np.asarray(landmarks, np.float64), placement)
+            centre_px = self._eyeball_px(side, landmarks, placement)
             # Image offset of the iris from the eyeball centre = radius · (R · d)[:2] · s.
-            seen = (iris_px - centre_px[:2]) / (placement.scale * eye.radius)
+            seen = (iris_px - centre_px) / (placement.scale * eye.radius)
             # Solve (M·d)[:2] = seen for a unit gaze vector d pointing out of the face (d_z < 0).
             inverse = np.linalg.inv(placement.matrix)
             a = inverse @ np.array([seen[0], seen[1], 0.0])
