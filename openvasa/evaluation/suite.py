@@ -38,6 +38,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sync r", "sync_correlation", "{:.3f}"),
     ("closed%", "silent_mouth_closed_pct", "{:.0f}"),
     ("ΔP", "delta_p_deg", "{:.3f}"),
+    ("ΔP raw", "delta_p_raw_deg", "{:.3f}"),
     ("yaw°", "yaw_range_deg", "{:.1f}"),
     ("pitch°", "pitch_range_deg", "{:.1f}"),
     ("roll°", "roll_range_deg", "{:.1f}"),
