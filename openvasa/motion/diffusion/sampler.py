@@ -27,10 +27,11 @@ def corrupt(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Ten
 
 @dataclass
 class Guidance:
-    """Classifier-free guidance scales per condition (VASA-1 defaults: audio 0.5, gaze 1.0)."""
+    """Classifier-free guidance scales per condition (VASA-1 uses audio 0.5, gaze 1.0; see
+    `openvasa.settings.DiffusionOptions` for why gaze is 0.3 here)."""
 
     audio: float = 0.5
-    gaze: float = 1.0
+    gaze: float = 0.3
     emotion: float = 0.0
     distance: float = 0.0
 
