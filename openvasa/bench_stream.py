@@ -5,9 +5,9 @@ sends):
 
 - latency: audio is pushed in `chunk_ms` pieces at the pace of real time, as a microphone
   delivers it; the first-frame latency is the time from pushing the first chunk to the first
-  JPEG frame coming out. Frame 0 needs `lookahead_s` of audio (60 ms at 25 fps), so with
-  40 ms chunks it waits for the second chunk: ~40 ms of the figure is the audio itself
-  arriving. Per-frame latency (the chunk that completes a frame pushed → frame out) is
+  JPEG frame coming out. Frame 0 needs `lookahead_s` of audio (diffusion engine: 280 ms at
+  25 fps, energy engine: 60 ms), so most of the figure is that audio itself arriving in real
+  time. Per-frame latency (the chunk that completes a frame pushed → frame out) is
   reported over the whole clip.
 - throughput: `streams` sessions at once, each fed its clip as fast as it takes it; frames
   per second per stream is how fast each could go, so ≥ 25 means each can keep up with live

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from openvasa.audio import Audio, PhonemeEvent, SpeechClip, load_audio
+from openvasa.audio.load import SAMPLE_RATE
 from openvasa.errors import OpenvasaError
 from openvasa.face.detect import FaceAnalyzer, default_analyzer
 from openvasa.face.framing import crop_image, map_points, plan_framing
 from openvasa.face.image import load_image
 from openvasa.latent.face_latent import FaceLatent, encode_portrait
 from openvasa.latent.motion import MotionFrame, MotionSequence
-from openvasa.motion.energy import EnergyEngine
+from openvasa.motion.energy import EnergyEngine, concatenate
 from openvasa.motion.teacher import TeacherEngine
 from openvasa.render.renderer import Renderer
 from openvasa.settings import Controls, OutputSettings, StreamSettings
@@ -91,6 +92,7 @@ class Generator:
         self._analysis_lock = threading.Lock()
         self._engines = {"energy": EnergyEngine()}
         self._engines["teacher"] = TeacherEngine()  # needs phoneme timings (text or a file)
+        self._diffusion_slots: threading.Semaphore | None = None  # live diffusion streams
 
     def engine(self, name: str):
         """The motion engine called `name`; the diffusion model is loaded on first use."""
@@ -107,16 +109,24 @@ class Generator:
         return self._engines[name]
 
     def live_engine(self):
-        """The engine live streams use: the configured one if it can stream, else the causal
-        energy engine (the diffusion sampler needs whole 2 s windows of audio)."""
+        """The engine live streams use: the configured one if it can stream at the output's
+        frame rate (diffusion: sliding windows with a short audio look-ahead), else the causal
+        energy engine."""
         engine = self.engine(self.settings.engine)
-        return engine if hasattr(engine, "open") else self.engine("energy")
+        fps = getattr(engine, "fps", self.settings.fps)  # the diffusion model's own rate
+        if hasattr(engine, "open") and abs(fps - self.settings.fps) < 1e-3:
+            return engine
+        return self.engine("energy")
 
     def live_motion(self, portrait: Portrait, audio: Audio, controls: Controls) -> MotionSequence:
-        """The motion a live stream of all of `audio` shows, made offline in one call."""
-        return self.live_engine().generate(
-            audio, self.settings.fps, portrait.latent.motion0, controls
-        )
+        """The motion a live stream of all of `audio` shows, made in one call: the live
+        engine's stream fed the whole clip (a stream's motion does not depend on how its
+        audio is cut into pieces)."""
+        if audio.sample_rate != SAMPLE_RATE:
+            audio = Audio.from_array(audio.samples, audio.sample_rate)
+        stream = self.live_engine().open(self.settings.fps, portrait.latent.motion0, controls)
+        samples = audio.samples
+        return concatenate([stream.push(samples), stream.end()], self.settings.fps)
 
     @property
     def analyzer(self) -> FaceAnalyzer:
@@ -203,10 +213,29 @@ class Generator:
         from openvasa.streaming import StreamSession
 
         engine = self.live_engine()
+        release = None
+        if engine.name == "diffusion":
+            # A diffusion stream needs about one core (Whisper + sampler per window): beyond
+            # `live_streams` at once, streams use the energy engine instead of all falling
+            # behind real time.
+            if self._diffusion_slots is None:
+                slots = engine.settings.live_streams or max(1, (os.cpu_count() or 1) // 2)
+                self._diffusion_slots = threading.Semaphore(slots)
+            if self._diffusion_slots.acquire(blocking=False):
+                release = self._diffusion_slots.release
+            else:
+                engine = self.engine("energy")
         # Unless asked otherwise, the stream shows the portrait as it was framed.
         controls.setdefault("head_distance", portrait.latent.framing.head_distance)
         ctl = replace(self.settings.controls, **controls)
-        return StreamSession(self, portrait, engine, ctl, stream or StreamSettings(), source)
+        try:
+            session = StreamSession(self, portrait, engine, ctl, stream or StreamSettings(), source)
+        except BaseException:
+            if release:
+                release()
+            raise
+        session.on_close = release
+        return session
 
     def frames(self, portrait: Portrait, motion: MotionSequence) -> Iterator[np.ndarray]:
         """Finished RGB frames; each array is reused by the next one (copy to keep it)."""

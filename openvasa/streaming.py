@@ -9,8 +9,9 @@
     session.close()
 
 Frame i shows the moment i / fps of the stream. It is made once the audio up to
-i / fps + `lookahead_s` (60 ms at 25 fps) has been pushed: the motion engine is causal, so the
-frames equal those that `Generator.generate` makes from the whole clip with the same seed.
+i / fps + `lookahead_s` has been pushed (the diffusion engine: 280 ms, a few frames at a time;
+the energy engine: 60 ms). The motion does not depend on how the audio is cut into pieces:
+the frames equal `Generator.live_motion` of the whole clip with the same seed.
 
 Stages run concurrently, joined by bounded queues (`StreamSettings.queue_frames` each):
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,7 @@ class StreamSession:
         self.controls = controls
         self.size = portrait.latent.framing.size
         self._source = source
+        self.on_close: Callable[[], None] | None = None  # called once by close()
         if controls.head_distance != portrait.latent.framing.head_distance:
             self._check_can_reframe()
             portrait = generator.prepare_portrait(
@@ -146,14 +148,15 @@ class StreamSession:
 
         # Warm up now rather than on the first audio: the first render loads the compiled
         # kernels, the first finish sets up the watermark, the first JPEG the encoder, the
-        # first motion frame the FFT plans.
+        # first motion frame the FFT plans (the diffusion engine's first window loads the
+        # Whisper encoder and runs the network once).
         warm = self._renderer.render(portrait.latent.motion0)
         self._zoom_buffer = np.empty_like(warm)
         generator.finish_frame(self._zoom_buffer)
         if settings.frame_format == "jpeg":
             self._encode_jpeg(warm)
         scratch = engine.open(self.fps, portrait.latent.motion0, controls)
-        scratch.push(np.zeros(int(0.1 * SAMPLE_RATE), np.float32))
+        scratch.push(np.zeros(int((scratch.lookahead_s + 0.1) * SAMPLE_RATE), np.float32))
 
         self._resampler: Any = None
         self._resampler_rate: int | None = None
@@ -321,6 +324,9 @@ class StreamSession:
     def close(self) -> None:
         """Stop the stages and let go of their memory. Safe to call more than once."""
         self._closed.set()
+        release, self.on_close = self.on_close, None
+        if release is not None:
+            release()  # the engine's stream slot (Generator.open_stream)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=5.0)
