@@ -103,8 +103,7 @@ def test_gaze_shifts_of_the_motion_file_are_measured(planted):
     right = settled & (motion.gaze[:, 0] > 0)
     left = settled & (motion.gaze[:, 0] < 0)
     amplitude = np.nanmean(face.gaze[right, 0]) - np.nanmean(face.gaze[left, 0])
-    # The face mesh reads the astronaut's small rendered irises short (gain ~0.8).
-    assert amplitude == pytest.approx(2 * GAZE_YAW_DEG, rel=0.25)
+    assert amplitude == pytest.approx(2 * GAZE_YAW_DEG, rel=0.05)
     assert np.isnan(face.gaze[~np.isfinite(face.eye_open) | (face.eye_open < 0.1)]).all()
 
 

@@ -65,9 +65,7 @@ def main(out: Path) -> None:
                 tile = cv2.resize(face, (TILE, TILE), interpolation=cv2.INTER_AREA)
                 cv2.rectangle(tile, (0, 0), (TILE, 22), (0, 0, 0), -1)
                 label = f"{emotion}  t={t:.1f}s"
-                cv2.putText(
-                    tile, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1
-                )
+                cv2.putText(tile, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
                 tiles.append(tile)
     columns = len(SHOWN_S)
     rows = [np.concatenate(tiles[i : i + columns], 1) for i in range(0, len(tiles), columns)]

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from openvasa.audio import Audio, load_audio, prosody_features
 from openvasa.errors import NoFaceError, OpenvasaError
 from openvasa.face.detect import FaceAnalyzer, default_analyzer
 from openvasa.face.framing import FACE_WIDTH_FRACTION, Framing, face_similarity
+from openvasa.face.iris import IrisTracker, eye_openness
 from openvasa.latent import topology as topo
 from openvasa.latent.face_latent import IRIS, MotionEncoder, encode_portrait
 from openvasa.latent.motion import ARKIT_BLENDSHAPES
@@ -42,12 +42,9 @@ _LIDS = {
     "left": (list(topo.LEFT_EYE_UPPER[2:-2]), list(topo.LEFT_EYE_LOWER[2:-2])),
 }
 _EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
-_EYE_LOOPS = {"right": topo.RIGHT_EYE_LOOP, "left": topo.LEFT_EYE_LOOP}
-# Iris refinement: the centre moves at most this many iris radii from MediaPipe's, and only
-# while the eye is open wider than this fraction of its width (a closed eye shows no iris).
-IRIS_MAX_SHIFT = 0.5
-IRIS_MIN_EYE_OPEN = 0.12
-IRIS_UPSAMPLE = 4
+# The irises are tracked from the first frame whose eyes are both open at least this much
+# (lid gap over eye width; about 0.3 open).
+EYES_OPEN_FOR_REFERENCE = 0.2
 # Gaze is left unmeasured (NaN) in frames whose eye opening is below this fraction of the
 # clip's open level (the 90th percentile): blinks.
 GAZE_MIN_EYE_OPEN = 0.7
@@ -160,71 +157,9 @@ def video_audio(path: PathLike) -> Audio | None:
     return load_audio(path)
 
 
-def refine_iris_centres(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Landmarks with both iris centres moved onto the dark iris disc seen in the image.
-
-    MediaPipe's iris model reads a turned eye short (about 0.8 of the iris's true travel on
-    rendered frames): its prior pulls the iris towards the middle of the eye. The centroid of
-    the pixels darker than the midway grey between iris and sclera, inside the eye opening and
-    near the current estimate (three mean-shift steps on a 4× upsampled crop), follows the iris
-    to within about 0.1 px horizontally. Closed eyes keep MediaPipe's centre.
-
-    frame: (H, W, 3) uint8 RGB; landmarks: (478, 3) pixels. Returns a refined copy.
-    """
-    out = np.array(landmarks, np.float64, copy=True)
-    gray = None
-    for side, iris in IRIS.items():
-        upper, lower = _LIDS[side]
-        a, b = _EYE_CORNERS[side]
-        width = np.linalg.norm(out[a, :2] - out[b, :2])
-        opening = np.mean(np.linalg.norm(out[lower, :2] - out[upper, :2], axis=1))
-        if width <= 0 or opening / width < IRIS_MIN_EYE_OPEN:
-            continue
-        if gray is None:
-            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        centre = out[iris[0], :2]
-        radius = float(np.linalg.norm(out[list(iris[1:]), :2] - centre, axis=1).mean())
-        found = _dark_centroid(gray, out[list(_EYE_LOOPS[side]), :2], centre, radius)
-        if found is not None and np.linalg.norm(found - centre) <= IRIS_MAX_SHIFT * radius:
-            shift = found - centre
-            out[list(iris), :2] += shift
-    return out
-
-
-def _dark_centroid(
-    gray: np.ndarray, eye_loop: np.ndarray, centre: np.ndarray, radius: float
-) -> np.ndarray | None:
-    height, width = gray.shape
-    x0, y0 = np.maximum(np.floor(eye_loop.min(0) - 2).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(eye_loop.max(0) + 2).astype(int), (width - 1, height - 1))
-    if x1 - x0 < 3 or y1 - y0 < 2:
-        return None
-    up = IRIS_UPSAMPLE
-    crop = cv2.resize(
-        gray[y0 : y1 + 1, x0 : x1 + 1], None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC
-    )
-    # Upsampled pixel j has its centre at crop pixel (j + 0.5) / up − 0.5.
-    polygon = ((eye_loop - (x0, y0)) + 0.5) * up - 0.5
-    inside = np.zeros(crop.shape, np.uint8)
-    cv2.fillPoly(inside, [np.round(polygon * 16).astype(np.int32)], 1, shift=4)
-    inside = inside.astype(bool)
-    if inside.sum() < 4 * up * up:
-        return None
-    values = crop[inside]
-    level = 0.5 * (np.percentile(values, 90) + np.percentile(values, 5))
-    darkness = np.clip(level - crop, 0.0, None) * inside
-    ys, xs = np.mgrid[0 : crop.shape[0], 0 : crop.shape[1]]
-    xs = (xs + 0.5) / up - 0.5 + x0
-    ys = (ys + 0.5) / up - 0.5 + y0
-    current = np.asarray(centre, np.float64)
-    for _ in range(3):
-        near = (xs - current[0]) ** 2 + (ys - current[1]) ** 2 < (1.3 * radius) ** 2
-        weight = darkness * near
-        total = weight.sum()
-        if total <= 0:
-            return None
-        current = np.array([(weight * xs).sum() / total, (weight * ys).sum() / total])
-    return current
+def _eyes_open(landmarks: np.ndarray) -> bool:
+    """Both eyes open wide enough to show their irises whole (a tracking reference)."""
+    return min(eye_openness(landmarks, side) for side in IRIS) >= EYES_OPEN_FOR_REFERENCE
 
 
 def _video_framing(landmarks: np.ndarray, size: tuple[int, int]) -> Framing:
@@ -274,8 +209,9 @@ def face_signals(
 ) -> FaceSignals:
     """Track the face through a video file and measure it frame by frame.
 
-    video: any file PyAV reads (MP4, MOV, MKV, WebM …). refine_iris: move MediaPipe's iris
-    centres onto the dark iris disc (see `refine_iris_centres`).
+    video: any file PyAV reads (MP4, MOV, MKV, WebM …). refine_iris: track the irises by
+    their look in the first frame whose eyes are open (`openvasa.face.iris.IrisTracker`)
+    rather than trust MediaPipe's iris points, which read a turned eye short.
     Raises OpenvasaError for unreadable files and NoFaceError when no frame has a face.
     """
     from openvasa.io.video import iter_video_frames, probe_media
@@ -290,6 +226,7 @@ def face_signals(
     rows: list[tuple | None] = []
     landmarks_all: list[np.ndarray] = []
     measurer: _FaceMeasurer | None = None
+    irises: IrisTracker | None = None
     size = (info.width, info.height)
     for index, frame in enumerate(iter_video_frames(path)):
         if index >= MAX_FRAMES:
@@ -310,8 +247,10 @@ def face_signals(
             landmarks = np.asarray(detection.landmarks, np.float64)
             if again is not None:
                 landmarks = 0.5 * (landmarks + np.asarray(again.landmarks, np.float64))
-            if refine_iris:
-                landmarks = refine_iris_centres(frame, landmarks)
+            if refine_iris and irises is None and _eyes_open(landmarks):
+                irises = IrisTracker(frame, landmarks)
+            if irises is not None:
+                landmarks = irises.refine(frame, landmarks)
             if measurer is None:
                 measurer = _FaceMeasurer(frame, landmarks)
             rows.append(measurer.measure(landmarks))

@@ -24,6 +24,7 @@ from openvasa.latent import topology as topo
 IRIS_POINTS = {"right": topo.RIGHT_IRIS, "left": topo.LEFT_IRIS}
 # Corners (outer, inner) of each eye: they fix the face's scale and roll between frames.
 EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
+EYE_LOOPS = {"right": topo.RIGHT_EYE_LOOP, "left": topo.LEFT_EYE_LOOP}
 EYE_LIDS = {
     "right": (topo.RIGHT_EYE_UPPER[2:-2], topo.RIGHT_EYE_LOWER[2:-2]),
     "left": (topo.LEFT_EYE_UPPER[2:-2], topo.LEFT_EYE_LOWER[2:-2]),
@@ -95,13 +96,19 @@ class IrisTracker:
         gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32)
         landmarks = np.asarray(landmarks, np.float64)
         _, self._reference_axis = _eye_frame(landmarks)
-        self._templates: dict[str, tuple[np.ndarray, int]] = {}
+        self._templates: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
         axes = np.eye(2) / UPSAMPLE
         for side, points in IRIS_POINTS.items():
             if eye_openness(landmarks, side) < MIN_EYE_OPEN:
                 continue
+            centre = landmarks[points[0], :2]
             half = int(np.ceil(TEMPLATE_HALF_SIDE * iris_radius_px(landmarks, side) * UPSAMPLE))
-            self._templates[side] = (_sample(gray, landmarks[points[0], :2], axes, half), half)
+            # Only what lies inside the eye opening belongs to the iris's look: the lids move.
+            opening = (landmarks[list(EYE_LOOPS[side]), :2] - centre) * UPSAMPLE + half
+            inside = np.zeros((2 * half + 1, 2 * half + 1), np.uint8)
+            cv2.fillPoly(inside, [np.round(opening * 16).astype(np.int32)], 1, shift=4)
+            template = _sample(gray, centre, axes, half)
+            self._templates[side] = (template, inside.astype(np.float32), half)
         self._radius = {side: iris_radius_px(landmarks, side) for side in IRIS_POINTS}
 
     def refine(self, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -119,14 +126,15 @@ class IrisTracker:
         angle = np.arctan2(axis[1], axis[0]) - np.arctan2(reference[1], reference[0])
         rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         to_frame = scale * rotation
-        for side, (template, half) in self._templates.items():
+        for side, (template, inside, half) in self._templates.items():
             if eye_openness(out, side) < MIN_EYE_OPEN:
                 continue
             points = list(IRIS_POINTS[side])
             guess = out[points[0], :2]
             reach = int(np.ceil(SEARCH_REACH * self._radius[side] * UPSAMPLE))
             area = _sample(gray, guess, to_frame / UPSAMPLE, half + reach)
-            score = cv2.matchTemplate(area, template, cv2.TM_CCOEFF_NORMED)
+            score = cv2.matchTemplate(area, template, cv2.TM_CCOEFF_NORMED, mask=inside)
+            score = np.nan_to_num(score, nan=-1.0, posinf=-1.0, neginf=-1.0)
             row, col = np.unravel_index(int(np.argmax(score)), score.shape)
             if score[row, col] < MIN_SCORE:
                 continue
