@@ -8,13 +8,25 @@ import os
 
 
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    """--steps and the guidance scales, defaulting to `DiffusionOptions`'s values."""
+    from openvasa.settings import DiffusionOptions
+
+    defaults = DiffusionOptions()
     group = parser.add_argument_group("diffusion engine")
-    group.add_argument("--steps", type=int, default=10, help="denoising steps (more: slower)")
-    group.add_argument("--cfg-audio", type=float, default=0.5, help="guidance scale for the audio")
-    group.add_argument("--cfg-gaze", type=float, default=1.0, help="guidance scale for the gaze")
     group.add_argument(
-        "--cfg-emotion", type=float, default=1.0, help="guidance scale for the emotion"
+        "--steps",
+        type=int,
+        default=defaults.steps,
+        help=f"denoising steps (more: slower; default {defaults.steps})",
     )
+    for name, what in (("audio", "audio"), ("gaze", "gaze"), ("emotion", "emotion")):
+        default = getattr(defaults, f"cfg_{name}")
+        group.add_argument(
+            f"--cfg-{name}",
+            type=float,
+            default=default,
+            help=f"guidance scale for the {what} (default {default:g})",
+        )
     group.add_argument("--checkpoint", help="motion model checkpoint (default: the shipped one)")
 
 
