@@ -114,9 +114,11 @@ class Generator:
         energy engine."""
         engine = self.engine(self.settings.engine)
         fps = getattr(engine, "fps", self.settings.fps)  # the diffusion model's own rate
-        if hasattr(engine, "open") and abs(fps - self.settings.fps) < 1e-3:
-            return engine
-        return self.engine("energy")
+        if not hasattr(engine, "open") or abs(fps - self.settings.fps) > 1e-3:
+            return self.engine("energy")
+        if engine.name == "diffusion" and engine.settings.live_stream_slots() == 0:
+            return self.engine("energy")  # too few cores to stream it in real time
+        return engine
 
     def live_motion(self, portrait: Portrait, audio: Audio, controls: Controls) -> MotionSequence:
         """The motion a live stream of all of `audio` shows, made in one call: the live
@@ -219,8 +221,7 @@ class Generator:
             # `live_streams` at once, streams use the energy engine instead of all falling
             # behind real time.
             if self._diffusion_slots is None:
-                slots = engine.settings.live_streams or max(1, (os.cpu_count() or 1) // 2)
-                self._diffusion_slots = threading.Semaphore(slots)
+                self._diffusion_slots = threading.Semaphore(engine.settings.live_stream_slots())
             if self._diffusion_slots.acquire(blocking=False):
                 release = self._diffusion_slots.release
             else:

@@ -1,5 +1,7 @@
 """Live diffusion motion: the offline window step with a short look-ahead, seamless, on time."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -95,7 +97,16 @@ def test_streams_use_the_diffusion_engine_when_configured(generator):
     from openvasa.pipeline import Generator
     from openvasa.settings import OutputSettings
 
-    assert generator.live_engine().name == "diffusion"
+    settings = generator.engine("diffusion").settings
+    automatic = settings.live_streams
+    try:
+        settings.live_streams = 1
+        assert generator.live_engine().name == "diffusion"
+        settings.live_streams = None  # one per 4 cores: energy on a 2-core machine
+        expected = "diffusion" if (os.cpu_count() or 1) >= 4 else "energy"
+        assert generator.live_engine().name == expected
+    finally:
+        settings.live_streams = automatic
     energy = Generator(OutputSettings(engine="energy"), analyzer=generator.analyzer)
     assert energy.live_engine().name == "energy"
     other_rate = Generator(OutputSettings(fps=30.0), analyzer=generator.analyzer)

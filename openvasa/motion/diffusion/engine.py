@@ -7,6 +7,7 @@ length — or a live stream — is generated without seams.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -81,7 +82,15 @@ class DiffusionSettings:
     live_lookahead: int = 3
     live_steps: int = 5
     live_audio_s: float = 2.0
-    live_streams: int = 0  # diffusion streams at once, more use energy (0: one per 2 cores)
+    # Diffusion streams at once; more use the energy engine. None: one per 4 CPU cores (a
+    # stream keeps about 1.5 cores busy with Whisper and the sampler; on 2 cores even one
+    # beside three energy streams falls behind), so small machines stream with energy.
+    live_streams: int | None = None
+
+    def live_stream_slots(self) -> int:
+        if self.live_streams is not None:
+            return max(0, self.live_streams)
+        return (os.cpu_count() or 1) // 4
 
 
 class _Conditions:
