@@ -121,6 +121,7 @@ def composite(
     mouth_synth,
     irises,
     iris_patches,
+    lashes,
     image_u8,
     out,
 ):
@@ -129,9 +130,10 @@ def composite(
     image, eyeball, plate: (H, W, 3) float32 appearance, appearance without irises, still
     background; mask: (H, W, 1) float32 person mask; drawn: (H, W) bool, pixels the mesh
     moved; mouth: shading constants (see _mouth_colour); mouth_synth: 0 shows the photo's own
-    mouth interior, 1 the painted one; irises: (2, 4) [x, y, radius_px, patch_scale] per eye
-    (right, left); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's irises;
-    image_u8: the appearance as uint8, copied where nothing moved.
+    mouth interior, 1 the painted one; irises: (2, 5) [x, y, radius_px, patch_scale, shown]
+    per eye (right, left), shown in [0, 1] fading a nearly shut eye to its lash colour
+    (lashes: (2, 3) float32); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's
+    irises; image_u8: the appearance as uint8, copied where nothing moved.
     """
     height, width = label.shape
     patch_half = (iris_patches.shape[1] - 1) * 0.5
@@ -167,6 +169,9 @@ def composite(
                     + w10 * source[y0 + 1, x0, ch]
                     + w11 * source[y0 + 1, x0 + 1, ch]
                 )
+                if lab == EYE_RIGHT or lab == EYE_LEFT:
+                    shown = irises[lab - EYE_RIGHT, 4]
+                    value = value * shown + lashes[lab - EYE_RIGHT, ch] * (1.0 - shown)
                 if lab == MOUTH and mouth_synth > 0.0:
                     painted = _mouth_colour(
                         mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
@@ -191,7 +196,7 @@ def composite(
                 if dist < r + 1.0:
                     px = dx * irises[e, 3] + patch_half
                     py = dy * irises[e, 3] + patch_half
-                    edge = min(max(r + 0.5 - dist, 0.0), 1.0)
+                    edge = min(max(r + 0.5 - dist, 0.0), 1.0) * irises[e, 4]
                     a = edge * _sample(iris_patches[e], px, py, 3)
                     for ch in range(3):
                         iris = _sample(iris_patches[e], px, py, ch)

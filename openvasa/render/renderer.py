@@ -37,6 +37,10 @@ PITCH_RELIEF = 1.5
 # How far the upper lid follows a vertical gaze: a 20° downward look lowers it by ~30 % of the
 # opening (eyeBlink 0.3).
 LID_PER_GAZE_DEG = 0.015
+# Lid gap (fraction of the photo's) at which a closing eye starts to fade to its lash line, and
+# at which only the lash line is left.
+LID_SEAM = 0.35
+LID_SHUT = 0.1
 IRIS_VISIBLE_SCALE = 1.15
 
 
@@ -195,7 +199,8 @@ class Renderer:
         self._mask = latent.mask.astype(np.float32)[..., None]
         self._plate = _background_plate(latent.image, latent.mask).astype(np.float32)
         self._placement0 = pose_to_placement(latent.pose0, latent.framing, latent.depth_px)
-        self._eyeball, self._iris_patches, self._iris_radius_px = self._prepare_eyes()
+        self._eyeball, self._iris_patches, self._iris_radius_px, self._lashes = self._prepare_eyes()
+        self._lid_gap0 = self._lid_gaps(latent.landmarks)
         self._mouth = self._prepare_mouth()
         # Texture coordinates of the face, rings and border never change: they are the photo.
         tex = np.zeros((self.mesh.n_vertices, 5), np.float64)
@@ -223,9 +228,14 @@ class Renderer:
     def _prepare_eyes(self):
         latent = self.latent
         eyeball = latent.image.copy()
-        patches, radii = [], []
+        patches, radii, lashes = [], [], []
         for side, loop in (("right", self.mesh.eye_loops[0]), ("left", self.mesh.eye_loops[1])):
             opening = _eye_opening_mask(latent, loop)
+            # A shut eye shows its lash line: the darkest tenth of the eye and its rim.
+            rim = cv2.dilate(opening, np.ones((5, 5), np.uint8)) > 0
+            around = latent.image[rim].astype(np.float32)
+            darkness = around.sum(1)
+            lashes.append(around[darkness <= np.percentile(darkness, 10)].mean(0))
             iris_ids = latent.landmarks[
                 list(topo.RIGHT_IRIS if side == "right" else topo.LEFT_IRIS)
             ]
@@ -285,7 +295,7 @@ class Renderer:
         for i, p in enumerate(patches):
             pad = (size - p.shape[0]) // 2
             stacked[i, pad : pad + p.shape[0], pad : pad + p.shape[0]] = p
-        return eyeball.astype(np.float32), stacked, np.array(radii)
+        return eyeball.astype(np.float32), stacked, np.array(radii), np.array(lashes, np.float32)
 
     def _prepare_mouth(self) -> np.ndarray:
         latent = self.latent
@@ -329,6 +339,18 @@ class Renderer:
         return np.concatenate([[face_width, tooth_width], teeth, cavity, tongue]).astype(np.float64)
 
     # --- per frame ---------------------------------------------------------------------------
+    @staticmethod
+    def _lid_gaps(points: np.ndarray) -> np.ndarray:
+        """(2,) mean lid gap of the right and left eye, in pixels."""
+        gaps = []
+        for upper, lower in (
+            (topo.RIGHT_EYE_UPPER[2:-2], topo.RIGHT_EYE_LOWER[2:-2]),
+            (topo.LEFT_EYE_UPPER[2:-2], topo.LEFT_EYE_LOWER[2:-2]),
+        ):
+            gap = np.linalg.norm(points[list(upper), :2] - points[list(lower), :2], axis=1)
+            gaps.append(gap.mean())
+        return np.array(gaps)
+
     def _lip_gap(self, points: np.ndarray) -> np.ndarray:
         upper = points[list(topo.LIPS_INNER_UPPER), :2]
         lower = points[list(topo.LIPS_INNER_LOWER), :2]
@@ -422,15 +444,20 @@ class Renderer:
         )
         drawn = np.isfinite(self._zbuf)
 
-        irises = np.zeros((2, 4))
+        irises = np.zeros((2, 5))
         centres = latent.iris_centres(face, placement, motion.gaze)
+        ratio = placement.scale / self._placement0.scale
+        # Nearly shut lids leave a sliver of eyeball a pixel or two high, which would read as
+        # a white seam: below a third of the photo's lid gap the eye fades to its lash line.
+        opening = self._lid_gaps(face) / np.maximum(self._lid_gap0 * ratio, 1e-6)
+        shown = np.clip((opening - LID_SHUT) / (LID_SEAM - LID_SHUT), 0.0, 1.0)
         for i, side in enumerate(("right", "left")):
-            ratio = placement.scale / self._placement0.scale
             irises[i] = (
                 centres[side][0],
                 centres[side][1],
                 self._iris_radius_px[i] * ratio,
                 1.0 / ratio,
+                shown[i],
             )
         raster.composite(
             self._image,
@@ -445,6 +472,7 @@ class Renderer:
             mouth_synth,
             irises,
             self._iris_patches,
+            self._lashes,
             self.latent.image,
             self._out,
         )
