@@ -193,6 +193,7 @@ def _add_corpus_commands(sub) -> None:
     build.add_argument(
         "--no-whisper", action="store_true", help="skip the Whisper encoder features"
     )
+    build.add_argument("--no-pauses", action="store_true", help="no silence around the utterances")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     stats = sub.add_parser(
@@ -395,6 +396,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         fps=args.fps,
         shard_minutes=args.shard_minutes,
         whisper=not args.no_whisper,
+        pauses=not args.no_pauses,
     )
     report = build_corpus(spec, args.out, workers=args.workers, progress=not args.quiet)
     print(report.summary())

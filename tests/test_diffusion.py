@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from openvasa.audio import Audio
 from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 from openvasa.motion.diffusion.data import save_shard
 from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings, pool_to_frames
@@ -156,6 +157,29 @@ def test_shipped_model_drives_the_lips_from_audio(speech):
     assert np.corrcoef(motion.channel("jawOpen")[:n], teacher.channel("jawOpen")[:n])[0, 1] > 0.6
     other = engine.generate(speech.audio, 25.0, MotionFrame.neutral(), Controls(seed=5))
     assert np.abs(other.pose[:, :3] - motion.pose[:, :3]).mean() > 0.01
+
+
+def test_shipped_model_rests_the_mouth_and_blinks_in_pauses(speech):
+    """Silence before and after speech: the mouth closes and the eyes keep blinking, as the
+    teacher's do; the jaw opens only for the speech."""
+    from openvasa.motion.diffusion.engine import default_checkpoint
+    from openvasa.motion.energy import BLINKS_PER_MIN
+
+    pause = np.zeros(3 * speech.audio.sample_rate, np.float32)
+    audio = Audio(np.concatenate([pause, speech.audio.samples, pause]), speech.audio.sample_rate)
+    engine = DiffusionEngine(default_checkpoint())
+    jaw, blinks, seconds = [], 0, 0.0
+    for seed in range(3):
+        motion = engine.generate(audio, 25.0, MotionFrame.neutral(), Controls(seed=seed))
+        quiet = np.r_[0 : 3 * 25 - 5, len(motion) - 3 * 25 + 10 : len(motion)]
+        jaw.append(motion.channel("jawOpen")[quiet])
+        lid = motion.channel("eyeBlinkLeft")
+        blinks += int(np.sum((lid[1:] > 0.5) & (lid[:-1] <= 0.5)))
+        seconds += motion.duration_s
+        talking = motion.channel("jawOpen")[3 * 25 + 5 : len(motion) - 3 * 25 - 5]
+        assert talking.mean() > 3 * np.median(jaw[-1]) + 0.05
+    assert np.median(np.concatenate(jaw)) < 0.06
+    assert blinks / seconds * 60.0 > 0.4 * BLINKS_PER_MIN
 
 
 def test_generate_with_the_diffusion_engine(tmp_path, astronaut, speech):

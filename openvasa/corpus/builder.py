@@ -38,6 +38,10 @@ FORMAT_VERSION = 1
 VOICE_VARIANTS = (None, "f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m5", "m6", "m7")
 EMOTION_WEIGHTS = {"neutral": 0.4, "happy": 0.2, "sad": 0.13, "angry": 0.12, "surprised": 0.15}
 MAX_CLIP_S = 14.0
+# Silence around each utterance (uniform ranges, seconds): a generator trained on speech alone
+# never learns to close the mouth and blink through a long pause.
+PAUSE_BEFORE_S = (0.05, 1.5)
+PAUSE_AFTER_S = (0.3, 2.5)
 
 
 class CorpusError(OpenvasaError):
@@ -48,7 +52,8 @@ class CorpusError(OpenvasaError):
 class CorpusSpec:
     """What to build. hours: speech to make; langs: eSpeak NG language codes, used in turn;
     seed: the whole corpus follows from it; fps: motion frame rate; shard_minutes: speech per
-    shard (the unit of parallel work and of resuming); whisper: also store Whisper features."""
+    shard (the unit of parallel work and of resuming); whisper: also store Whisper features;
+    pauses: put silence before and after each utterance (see `PAUSE_BEFORE_S`)."""
 
     hours: float
     langs: tuple[str, ...] = ("en", "de", "fr", "es", "it", "ja")
@@ -56,6 +61,7 @@ class CorpusSpec:
     fps: float = 25.0
     shard_minutes: float = 10.0
     whisper: bool = True
+    pauses: bool = True
 
     def __post_init__(self) -> None:
         if not (self.hours > 0 and math.isfinite(self.hours)):
@@ -154,6 +160,8 @@ def _make_clip(spec: CorpusSpec, lang: str, rng: np.random.Generator, encoder) -
     phonemes = [p for p in speech.phonemes if p.start_s < MAX_CLIP_S]
     augmentation = draw_augmentation(rng)
     samples, phonemes = change_speed(samples, phonemes, augmentation.speed)
+    if spec.pauses:
+        samples, phonemes = _with_pauses(samples, phonemes, rng)
     clean = Audio(samples, speech.audio.sample_rate)
     start = MotionFrame.neutral()
     start.pose[5] = 1.0 / conditions["head_distance"]  # scale relative to the default framing
@@ -184,6 +192,22 @@ def _make_clip(spec: CorpusSpec, lang: str, rng: np.random.Generator, encoder) -
         "whisper": None if features is None else features.astype(np.float16),
         "motion": motion,
     }
+
+
+def _with_pauses(samples: np.ndarray, phonemes: list, rng: np.random.Generator):
+    """Silence before and after the utterance; phoneme times move with it."""
+    from openvasa.audio import PhonemeEvent
+
+    before, after = rng.uniform(*PAUSE_BEFORE_S), rng.uniform(*PAUSE_AFTER_S)
+    rate = 16000
+    padded = np.concatenate(
+        [np.zeros(int(before * rate), np.float32), samples, np.zeros(int(after * rate), np.float32)]
+    )
+    shift = int(before * rate) / rate
+    moved = [
+        PhonemeEvent(p.phoneme, p.start_s + shift, p.end_s + shift, p.stress) for p in phonemes
+    ]
+    return padded, moved
 
 
 # --- one shard (in its own process) ------------------------------------------------------------
