@@ -10,6 +10,9 @@ import numpy as np
 from numba import njit, prange
 
 SURFACE, MOUTH, EYE_RIGHT, EYE_LEFT = 0, 1, 2, 3
+# Lip gap (output pixels) below which the mouth interior fades to a closed seam: gone at this
+# gap, fully shown at twice it.
+LIP_SEAM_PX = 1.0
 
 
 @njit(cache=True, nogil=True)
@@ -76,7 +79,7 @@ def _sample(image, x, y, channel):
 def _mouth_colour(u, v, gap, x, mouth, channel):
     """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
 
-    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3)].
+    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3)].
     """
     face_width = mouth[0]
     across = abs(2.0 * u - 1.0)
@@ -177,6 +180,11 @@ def composite(
                         mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
                     )
                     value = value * (1.0 - mouth_synth) + painted * mouth_synth
+                if lab == MOUTH:
+                    # Lips a pixel or two apart meet in a dark seam, not a squeezed strip
+                    # of the photo's teeth (which the face mesh reads as a parted mouth).
+                    parted = min(max((mouth_map[y, x, 2] - LIP_SEAM_PX) / LIP_SEAM_PX, 0.0), 1.0)
+                    value = value * parted + mouth[11 + ch] * (1.0 - parted)
                 if alpha < 0.999:
                     # Matting: replace the background that moved with the background that stays.
                     moved_plate = (

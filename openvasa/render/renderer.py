@@ -336,7 +336,10 @@ class Renderer:
         tongue = lip * 0.62 + np.array([30.0, 8.0, 10.0]) * light
         face_width = latent.framing.face_width_px
         tooth_width = 0.055 * face_width
-        return np.concatenate([[face_width, tooth_width], teeth, cavity, tongue]).astype(np.float64)
+        seam = lip * 0.75  # where closed lips meet: the lip's own colour in shadow
+        return np.concatenate([[face_width, tooth_width], teeth, cavity, tongue, seam]).astype(
+            np.float64
+        )
 
     # --- per frame ---------------------------------------------------------------------------
     @staticmethod
