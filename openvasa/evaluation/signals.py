@@ -157,6 +157,30 @@ def video_audio(path: PathLike) -> Audio | None:
     return load_audio(path)
 
 
+def _tracked_landmarks(analyzer: FaceAnalyzer, frame: np.ndarray) -> np.ndarray | None:
+    """(478, 3) landmarks of a video frame from MediaPipe's tracker, or None without a face.
+
+    A second pass on the same frame starts from a crop centred on the first pass's face;
+    averaging both halves the tracker's crop-dependent jitter, which otherwise adds 10-15 %
+    to ΔP of rendered clips whose true motion is known."""
+    detection = analyzer.detect_video_frame(frame)
+    if detection is None:
+        return None
+    again = analyzer.detect_video_frame(frame)
+    landmarks = np.asarray(detection.landmarks, np.float64)
+    if again is not None:
+        landmarks = 0.5 * (landmarks + np.asarray(again.landmarks, np.float64))
+    return landmarks
+
+
+def _fine_landmarks(analyzer: FaceAnalyzer, frame: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """Landmarks from the refine passes of a single portrait, started at `near`: the
+    tracker reads a rendered face's eyes a pixel off (vertical gaze ~5°); `near` if they
+    lose the face."""
+    found = analyzer.detect_near(frame, near)
+    return near if found is None else np.asarray(found.landmarks, np.float64)
+
+
 def _eyes_open(landmarks: np.ndarray) -> bool:
     """Both eyes open wide enough to show their irises whole (a tracking reference)."""
     return min(eye_openness(landmarks, side) for side in IRIS) >= EYES_OPEN_FOR_REFERENCE
@@ -182,6 +206,10 @@ class _FaceMeasurer:
         self.identity = latent.identity
         self.basis = latent.basis
 
+    def gaze(self, landmarks: np.ndarray) -> np.ndarray:
+        """(yaw, pitch) gaze in degrees from one frame's landmarks."""
+        return self.encoder.gaze(landmarks, self.encoder.placement(landmarks))
+
     def measure(self, landmarks: np.ndarray) -> tuple:
         placement = self.encoder.placement(landmarks)
         motion = self.encoder.encode(landmarks)
@@ -205,13 +233,17 @@ def face_signals(
     *,
     analyzer: FaceAnalyzer | None = None,
     refine_iris: bool = True,
+    model_frame: np.ndarray | None = None,
     progress: ProgressFn | None = None,
 ) -> FaceSignals:
     """Track the face through a video file and measure it frame by frame.
 
     video: any file PyAV reads (MP4, MOV, MKV, WebM …). refine_iris: track the irises by
     their look in the first frame whose eyes are open (`openvasa.face.iris.IrisTracker`)
-    rather than trust MediaPipe's iris points, which read a turned eye short.
+    rather than trust MediaPipe's iris points, which read a turned eye short. model_frame:
+    an (H, W, 3) RGB image in the video's pixels to fit the person's face and eye model to,
+    instead of the video's first frame: for a generated video, its framed portrait, so that
+    gaze reads in the frame its controls were given in.
     Raises OpenvasaError for unreadable files and NoFaceError when no frame has a face.
     """
     from openvasa.io.video import iter_video_frames, probe_media
@@ -221,12 +253,26 @@ def face_signals(
     if not info.fps > 0:
         raise OpenvasaError(f"{path.name}: the video does not state its frame rate.")
     analyzer = analyzer or default_analyzer()
+    # Each frame is read twice: by MediaPipe's tracker for pose, mouth, lids and expression
+    # (the planted-truth tests calibrate ΔP and lip sync on it), and by the refine passes of
+    # a single portrait for gaze, with its own face model.
+    measurer: _FaceMeasurer | None = None
+    gazer: _FaceMeasurer | None = None
+    irises: IrisTracker | None = None
+    if model_frame is not None:
+        analyzer.reset_tracking()
+        tracked = _tracked_landmarks(analyzer, model_frame)
+        if tracked is None:
+            raise NoFaceError("No face found in the model frame given for the video.")
+        fine = _fine_landmarks(analyzer, model_frame, tracked)
+        measurer = _FaceMeasurer(model_frame, tracked)
+        gazer = _FaceMeasurer(model_frame, fine)
+        if refine_iris:
+            irises = IrisTracker(model_frame, fine)
     analyzer.reset_tracking()
     expected = max(int(info.n_frames or 0), 1)
     rows: list[tuple | None] = []
     landmarks_all: list[np.ndarray] = []
-    measurer: _FaceMeasurer | None = None
-    irises: IrisTracker | None = None
     size = (info.width, info.height)
     for index, frame in enumerate(iter_video_frames(path)):
         if index >= MAX_FRAMES:
@@ -235,25 +281,22 @@ def face_signals(
                 f"({MAX_FRAMES / 25 / 60:.0f} minutes at 25 fps)."
             )
         size = (frame.shape[1], frame.shape[0])
-        detection = analyzer.detect_video_frame(frame)
-        # A second pass on the same frame starts from a crop centred on the first pass's
-        # face; averaging both halves the tracker's crop-dependent jitter, which otherwise
-        # adds 10-15 % to ΔP of rendered clips whose true motion is known.
-        again = analyzer.detect_video_frame(frame) if detection is not None else None
-        if detection is None:
+        landmarks = _tracked_landmarks(analyzer, frame)
+        if landmarks is None:
             rows.append(None)
             landmarks_all.append(np.full((topo.N_LANDMARKS, 3), np.nan))
         else:
-            landmarks = np.asarray(detection.landmarks, np.float64)
-            if again is not None:
-                landmarks = 0.5 * (landmarks + np.asarray(again.landmarks, np.float64))
-            if refine_iris and irises is None and _eyes_open(landmarks):
-                irises = IrisTracker(frame, landmarks)
+            fine = _fine_landmarks(analyzer, frame, landmarks)
+            if refine_iris and irises is None and _eyes_open(fine):
+                irises = IrisTracker(frame, fine)
             if irises is not None:
-                landmarks = irises.refine(frame, landmarks)
-            if measurer is None:
+                fine = irises.refine(frame, fine)
+            if measurer is None or gazer is None:
                 measurer = _FaceMeasurer(frame, landmarks)
-            rows.append(measurer.measure(landmarks))
+                gazer = _FaceMeasurer(frame, fine)
+            row = measurer.measure(landmarks)
+            row[0].gaze = gazer.gaze(fine)
+            rows.append(row)
             landmarks_all.append(landmarks)
         if progress is not None:
             progress(index + 1, max(expected, index + 1))

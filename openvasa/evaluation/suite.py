@@ -57,6 +57,9 @@ class Controls:
 
     gaze_deg: tuple[float, float] | None = None
     head_distance: float | None = None
+    # The framed portrait the video was made from, (H, W, 3) RGB in the video's pixels: gaze
+    # is read against its eye model (else against the video's first frame).
+    portrait_frame: np.ndarray | None = None
 
 
 @dataclass
@@ -171,8 +174,10 @@ def speed_text(speed: dict[str, float]) -> str:
     return "".join(parts)
 
 
-def _signals(path: Path, progress: ProgressFn | None) -> FaceSignals:
-    return face_signals(path, progress=progress)
+def _signals(
+    path: Path, progress: ProgressFn | None, model_frame: np.ndarray | None = None
+) -> FaceSignals:
+    return face_signals(path, progress=progress, model_frame=model_frame)
 
 
 def evaluate_videos(
@@ -217,7 +222,7 @@ def evaluate_videos(
     names: set[str] = set()
     for path, ref, audio_path, ctl in zip(paths, refs, audios, controls, strict=True):
         bar = progress(path.name) if progress else None
-        face = _signals(path, bar)
+        face = _signals(path, bar, ctl.portrait_frame)
         face.name = _unique(path.stem, names)
         clip = _audio(audio_path or path)
         speech = speech_signals(clip, face.fps, len(face)) if clip is not None else None
@@ -413,7 +418,10 @@ def run_suite(
             totals[stage] += getattr(result.times, f"{stage}_s")
         videos.append(video)
         references.append(item.reference)
-        controls.append(Controls(item.gaze_deg, item.head_distance))
+        framed = generator.prepare_portrait(
+            item.portrait, head_distance=item.head_distance, size=size
+        ).latent.image
+        controls.append(Controls(item.gaze_deg, item.head_distance, framed))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     report = evaluate_videos(
         videos, references, controls=controls, out_dir=out, plots=plots, progress=progress
