@@ -182,6 +182,34 @@ def test_shipped_model_rests_the_mouth_and_blinks_in_pauses(speech):
     assert blinks / seconds * 60.0 > 0.4 * BLINKS_PER_MIN
 
 
+def test_requested_gaze_and_head_distance_are_seen_in_the_video(generator, astronaut, speech):
+    """The default engine's motion, rendered and read back with the face mesh: the clip's
+    median gaze within 5° of the request, its face size within 5% of the head distance's."""
+    from openvasa.face.detect import default_analyzer
+    from openvasa.face.iris import IrisTracker
+    from openvasa.latent.face_latent import MotionEncoder
+
+    widths = {}
+    for distance, gaze in ((1.0, (12.0, -6.0)), (1.25, (0.0, 0.0))):
+        portrait = generator.prepare_portrait(astronaut, head_distance=distance)
+        latent = portrait.latent
+        controls = Controls(gaze_deg=gaze, head_distance=distance, seed=3)
+        motion = generator.motion(portrait, speech.audio, controls)
+        encoder = MotionEncoder(latent.identity, latent.eyes, latent.framing, latent.basis)
+        irises = IrisTracker(latent.image, latent.landmarks)
+        seen, width = [], []
+        for i in range(0, len(motion), 4):
+            frame = portrait.renderer.render(motion.frame(i)).copy()
+            detection = default_analyzer().detect(frame)
+            seen.append(encoder.encode(irises.refine(frame, detection.landmarks)).gaze)
+            width.append(detection.face_width_px)
+        widths[distance] = np.median(width)
+        if distance == 1.0:
+            error = np.abs(np.median(seen, axis=0) - gaze)
+            assert error.max() < 5.0, f"asked {gaze}, saw {np.median(seen, axis=0)}"
+    assert widths[1.0] / widths[1.25] == pytest.approx(1.25, rel=0.05)
+
+
 def test_generate_with_the_diffusion_engine(tmp_path, astronaut, speech):
     from PIL import Image
 

@@ -27,8 +27,8 @@ def corrupt(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Ten
 
 @dataclass
 class Guidance:
-    """Classifier-free guidance scales per condition (VASA-1 uses audio 0.5, gaze 1.0; see
-    `openvasa.settings.DiffusionOptions` for why gaze is 0.3 here)."""
+    """Classifier-free guidance scales per condition (VASA-1: audio 0.5, gaze 1.0; see
+    `openvasa.settings.DiffusionOptions`, whose defaults these are, for the choice)."""
 
     audio: float = 0.5
     gaze: float = 0.3
