@@ -32,6 +32,7 @@ class StreamBenchResult:
     chunk_ms: float
     streams: int
     lookahead_ms: float
+    engine: str = "energy"  # the engine of a lone stream
     open_s: list[float] = field(default_factory=list)
     first_frame_ms: list[float] = field(default_factory=list)
     frame_latency_ms: list[float] = field(default_factory=list)
@@ -43,7 +44,7 @@ class StreamBenchResult:
         lat = np.array(self.frame_latency_ms)
         rows = [
             f"openvasa bench --stream: {self.size}x{self.size} at {self.fps:g} fps, JPEG frames, "
-            f"audio look-ahead {self.lookahead_ms:.0f} ms",
+            f"{self.engine} engine, audio look-ahead {self.lookahead_ms:.0f} ms",
             f"session open (warm-up included): median {1000 * np.median(self.open_s):.0f} ms",
             f"first-frame latency ({self.chunk_ms:g} ms chunks at real-time pace, first chunk in "
             f"→ first frame out), {len(first)} runs: median {np.median(first):.1f} ms, "
@@ -136,9 +137,11 @@ def run_stream_benchmark(
     latency_runs: int = 5,
     size: int = 512,
     fps: float = 25.0,
+    diffusion_streams: int | None = None,
 ) -> StreamBenchResult:
     """Measure first-frame latency (paced, one stream) and per-stream frame rate (`streams`
-    at once, unpaced) on the astronaut portrait with synthesised speech."""
+    at once, unpaced) on the astronaut portrait with synthesised speech. diffusion_streams:
+    how many streams may use the diffusion engine (None: its default, one per 4 cores)."""
     from skimage import data
 
     from openvasa.pipeline import Generator
@@ -146,11 +149,19 @@ def run_stream_benchmark(
 
     samples = _speech(seconds)
     generator = Generator(OutputSettings(fps=fps, size=size))
+    if diffusion_streams is not None and generator.settings.engine == "diffusion":
+        generator.engine("diffusion").settings.live_streams = diffusion_streams
     portrait = generator.prepare_portrait(data.astronaut(), size=size)
     chunk = int(round(chunk_ms * 16))
     probe = generator.open_stream(portrait)
     result = StreamBenchResult(
-        size, fps, len(samples) / 16000, chunk_ms, streams, 1000 * probe.lookahead_s
+        size,
+        fps,
+        len(samples) / 16000,
+        chunk_ms,
+        streams,
+        1000 * probe.lookahead_s,
+        probe.engine_name,
     )
     probe.close()
     # The latency runs use the first 2 s of the clip: enough for a steady state.

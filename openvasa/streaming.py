@@ -136,6 +136,7 @@ class StreamSession:
             self._renderer = Renderer(portrait.latent)
         self._latent = portrait.latent
         self._renderer_distance = controls.head_distance
+        self.engine_name = engine.name  # the motion engine this stream uses
         self._motion = engine.open(self.fps, portrait.latent.motion0, controls)
         # The camera distance shown, gliding to the requested one (render thread's state).
         self._distance = controls.head_distance

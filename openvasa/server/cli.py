@@ -71,6 +71,13 @@ def add_stream_bench_options(bench: argparse.ArgumentParser) -> None:
         "--load-streams", type=int, default=4, help="with --load-seconds: streams (default 4)"
     )
     bench.add_argument(
+        "--diffusion-streams",
+        type=int,
+        default=None,
+        help="with --stream: live streams that use the diffusion engine (default: one per "
+        "4 cores; the rest use the energy engine)",
+    )
+    bench.add_argument(
         "--check",
         action="store_true",
         help="with --load-seconds: exit 1 if a stream lost frames or server memory kept growing",
@@ -92,6 +99,7 @@ def cmd_bench_stream(args: argparse.Namespace) -> int:
         chunk_ms=args.chunk_ms,
         size=args.size,
         fps=args.fps,
+        diffusion_streams=args.diffusion_streams,
     )
     print(result.table(), flush=True)
     if args.load_seconds <= 0:
