@@ -31,7 +31,7 @@ class Guidance:
     `openvasa.settings.DiffusionOptions`, whose defaults these are, for the choice)."""
 
     audio: float = 0.5
-    gaze: float = 0.3
+    gaze: float = 0.0
     emotion: float = 0.0
     distance: float = 0.0
 
