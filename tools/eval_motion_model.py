@@ -15,7 +15,8 @@ import numpy as np
 
 from openvasa.audio import Audio, PhonemeEvent, SpeechClip, synthesize_speech
 from openvasa.latent.motion import MotionFrame
-from openvasa.motion.diffusion.engine import DiffusionEngine
+from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
+from openvasa.motion.diffusion.sampler import Guidance
 from openvasa.motion.teacher import TeacherEngine
 from openvasa.settings import Controls
 
@@ -33,6 +34,7 @@ HELD_OUT = [
 
 
 PAUSE_S = 2.0  # silence before and after each sentence
+AUDIO_CFG = float(sys.argv[2]) if len(sys.argv) > 2 else Guidance().audio
 
 
 def lag_of(a: np.ndarray, b: np.ndarray, max_lag: int = 5) -> int:
@@ -61,7 +63,7 @@ def blinks_per_min(motion) -> float:
 
 
 def main(checkpoint: str) -> None:
-    engine = DiffusionEngine(checkpoint)
+    engine = DiffusionEngine(checkpoint, DiffusionSettings(guidance=Guidance(audio=AUDIO_CFG)))
     teacher = TeacherEngine()
     rows = []
     quiet = {"model jaw": [], "teacher jaw": [], "model blinks": [], "teacher blinks": []}

@@ -30,7 +30,7 @@ class Guidance:
     """Classifier-free guidance scales per condition (VASA-1: audio 0.5, gaze 1.0; see
     `openvasa.settings.DiffusionOptions`, whose defaults these are, for the choice)."""
 
-    audio: float = 0.5
+    audio: float = 0.25
     gaze: float = 0.0
     emotion: float = 0.0
     distance: float = 0.0
