@@ -76,7 +76,7 @@ def test_live_lips_keep_time_with_offline(engine, speech):
         lagged = [
             np.corrcoef(live[2 + lag : len(live) - 2 + lag], jaw[2:-2])[0, 1] for lag in (-1, 0, 1)
         ]
-        # Measured 0.91-0.92 (offline with another seed: 0.99); no shift in time.
+        # Measured 0.89-0.90 (offline with another seed: 0.99); no shift in time.
         assert lagged[1] > 0.85
         assert lagged[1] > max(lagged[0], lagged[2])
 
