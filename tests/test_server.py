@@ -308,6 +308,22 @@ def live_server(settings, generator):
         yield server.port
 
 
+def _wait_until_no_live_sessions(port: int, timeout_s: float = 15.0) -> None:
+    """A stream's slot is freed after its client leaves, once the session has closed on the
+    server's threads: the next test must not find the last one's still held."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info") as response:
+            if json.loads(response.read())["live_sessions"] == 0:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError("live sessions of earlier tests never closed")
+        time.sleep(0.05)
+
+
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -371,6 +387,8 @@ def test_concurrent_streams_on_loopback_keep_memory_flat(live_server, speech):
         while not all(t.done() for t in tasks):
             rss.append(_rss_mb())
             await asyncio.sleep(0.1)
+
+    _wait_until_no_live_sessions(live_server)
 
     async def run():
         tasks = [asyncio.create_task(stream(seed)) for seed in range(3)]
