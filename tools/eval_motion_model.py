@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from openvasa.audio import Audio, PhonemeEvent, SpeechClip, synthesize_speech
+from openvasa.audio import synthesize_speech
 from openvasa.latent.motion import MotionFrame
 from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
 from openvasa.motion.diffusion.sampler import Guidance
@@ -46,17 +46,6 @@ def lag_of(a: np.ndarray, b: np.ndarray, max_lag: int = 5) -> int:
     return int(np.argmax(scores)) - max_lag
 
 
-def with_pauses(clip):
-    """The clip with PAUSE_S of silence before and after (phoneme times moved)."""
-    silence = np.zeros(int(PAUSE_S * clip.audio.sample_rate), np.float32)
-    audio = Audio(np.concatenate([silence, clip.audio.samples, silence]), clip.audio.sample_rate)
-    phonemes = [
-        PhonemeEvent(p.phoneme, p.start_s + PAUSE_S, p.end_s + PAUSE_S, p.stress)
-        for p in clip.phonemes
-    ]
-    return SpeechClip(audio, phonemes)
-
-
 def blinks_per_min(motion) -> float:
     lid = motion.channel("eyeBlinkLeft")
     return float(np.sum((lid[1:] > 0.5) & (lid[:-1] <= 0.5)) / motion.duration_s * 60.0)
@@ -68,7 +57,7 @@ def main(checkpoint: str) -> None:
     rows = []
     quiet = {"model jaw": [], "teacher jaw": [], "model blinks": [], "teacher blinks": []}
     for lang, text, voice in HELD_OUT:
-        clip = with_pauses(synthesize_speech(text, lang=lang, **voice))
+        clip = synthesize_speech(text, lang=lang, **voice).with_silence(PAUSE_S, PAUSE_S)
         reference = teacher.generate(
             clip.audio, 25.0, MotionFrame.neutral(), Controls(seed=0), phonemes=clip.phonemes
         )

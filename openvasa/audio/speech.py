@@ -67,6 +67,20 @@ class SpeechClip:
     phonemes: list[PhonemeEvent] = field(default_factory=list)
     text: str = ""
 
+    def with_silence(self, before_s: float, after_s: float) -> SpeechClip:
+        """The clip with silence before and after it; phoneme times move with the audio."""
+        rate = self.audio.sample_rate
+        lead, tail = int(before_s * rate), int(after_s * rate)
+        samples = np.concatenate(
+            [np.zeros(lead, np.float32), self.audio.samples, np.zeros(tail, np.float32)]
+        )
+        shift = lead / rate
+        phonemes = [
+            PhonemeEvent(p.phoneme, p.start_s + shift, p.end_s + shift, p.stress)
+            for p in self.phonemes
+        ]
+        return SpeechClip(Audio(samples, rate), phonemes, self.text)
+
 
 class _EventId(ctypes.Union):
     _fields_ = [

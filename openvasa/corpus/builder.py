@@ -38,8 +38,7 @@ FORMAT_VERSION = 1
 VOICE_VARIANTS = (None, "f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m5", "m6", "m7")
 EMOTION_WEIGHTS = {"neutral": 0.4, "happy": 0.2, "sad": 0.13, "angry": 0.12, "surprised": 0.15}
 MAX_CLIP_S = 14.0
-# Silence around each utterance (uniform ranges, seconds): a generator trained on speech alone
-# never learns to close the mouth and blink through a long pause.
+# Silence before and after each utterance (uniform ranges, seconds).
 PAUSE_BEFORE_S = (0.05, 1.5)
 PAUSE_AFTER_S = (0.3, 2.5)
 
@@ -140,7 +139,7 @@ def _conditions(rng: np.random.Generator, lang: str) -> dict:
 
 
 def _make_clip(spec: CorpusSpec, lang: str, rng: np.random.Generator, encoder) -> dict:
-    from openvasa.audio import Audio, synthesize_speech
+    from openvasa.audio import Audio, SpeechClip, synthesize_speech
     from openvasa.corpus.augment import apply_augmentation, change_speed, draw_augmentation
     from openvasa.corpus.text import utterance
     from openvasa.latent.motion import MotionFrame
@@ -161,7 +160,12 @@ def _make_clip(spec: CorpusSpec, lang: str, rng: np.random.Generator, encoder) -
     augmentation = draw_augmentation(rng)
     samples, phonemes = change_speed(samples, phonemes, augmentation.speed)
     if spec.pauses:
-        samples, phonemes = _with_pauses(samples, phonemes, rng)
+        # Silence around the utterance: a generator trained on speech alone never learns to
+        # close the mouth and blink through a long pause.
+        before, after = rng.uniform(*PAUSE_BEFORE_S), rng.uniform(*PAUSE_AFTER_S)
+        paused = SpeechClip(Audio(samples, speech.audio.sample_rate), phonemes)
+        paused = paused.with_silence(before, after)
+        samples, phonemes = paused.audio.samples, paused.phonemes
     clean = Audio(samples, speech.audio.sample_rate)
     start = MotionFrame.neutral()
     start.pose[5] = 1.0 / conditions["head_distance"]  # scale relative to the default framing
@@ -192,22 +196,6 @@ def _make_clip(spec: CorpusSpec, lang: str, rng: np.random.Generator, encoder) -
         "whisper": None if features is None else features.astype(np.float16),
         "motion": motion,
     }
-
-
-def _with_pauses(samples: np.ndarray, phonemes: list, rng: np.random.Generator):
-    """Silence before and after the utterance; phoneme times move with it."""
-    from openvasa.audio import PhonemeEvent
-
-    before, after = rng.uniform(*PAUSE_BEFORE_S), rng.uniform(*PAUSE_AFTER_S)
-    rate = 16000
-    padded = np.concatenate(
-        [np.zeros(int(before * rate), np.float32), samples, np.zeros(int(after * rate), np.float32)]
-    )
-    shift = int(before * rate) / rate
-    moved = [
-        PhonemeEvent(p.phoneme, p.start_s + shift, p.end_s + shift, p.stress) for p in phonemes
-    ]
-    return padded, moved
 
 
 # --- one shard (in its own process) ------------------------------------------------------------

@@ -36,12 +36,6 @@ ProgressFn = Callable[[int, int], None]
 # Inner-lip point pairs away from the corners: their vertical gap is the mouth opening.
 _LIPS_UPPER = list(topo.LIPS_INNER_UPPER[2:-2])
 _LIPS_LOWER = list(topo.LIPS_INNER_LOWER[2:-2])
-# Upper and lower lid points facing each other (corners left out), per eye.
-_LIDS = {
-    "right": (list(topo.RIGHT_EYE_UPPER[2:-2]), list(topo.RIGHT_EYE_LOWER[2:-2])),
-    "left": (list(topo.LEFT_EYE_UPPER[2:-2]), list(topo.LEFT_EYE_LOWER[2:-2])),
-}
-_EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
 # The irises are tracked from the first frame whose eyes are both open at least this much
 # (lid gap over eye width; about 0.3 open).
 EYES_OPEN_FOR_REFERENCE = 0.2
@@ -216,8 +210,9 @@ class _FaceMeasurer:
         canonical = placement.invert(np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64))
         mouth = float(np.mean(canonical[_LIPS_LOWER, 1] - canonical[_LIPS_UPPER, 1]))
         eyes = []
-        for side, (upper, lower) in _LIDS.items():
-            a, b = _EYE_CORNERS[side]
+        for side, (upper, lower) in topo.EYE_LIDS.items():
+            upper, lower = list(upper), list(lower)
+            a, b = topo.EYE_CORNERS[side]
             gap = np.mean(canonical[lower, 1] - canonical[upper, 1])
             eyes.append(gap / max(np.linalg.norm(canonical[a, :2] - canonical[b, :2]), 1e-9))
         active = np.nonzero(motion.blendshapes > 1e-4)[0]

@@ -221,14 +221,9 @@ class FaceAnalyzer:
         """
         rgb = _as_rgb(frame, name="the video frame")
         with self._lock:
-            passes: list[np.ndarray] = []
-            current = np.asarray(landmarks, np.float64)
-            for _ in range(REFINE_PASSES):
-                refined = self._refine_once(rgb, current)
-                if refined is None:
-                    return None
-                passes.append(refined)
-                current = refined
+            passes = self._refine_passes(rgb, np.asarray(landmarks, np.float64))
+        if len(passes) < REFINE_PASSES:
+            return None
         return _make_detection(
             np.mean(passes[-REFINE_AVERAGED:], axis=0), n_faces=1, image_shape=rgb.shape
         )
@@ -332,6 +327,14 @@ class FaceAnalyzer:
     def _refine(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Re-run the landmark model on crops around the face, each centred on the last
         result; returns the mean of the last `REFINE_AVERAGED` passes."""
+        passes = self._refine_passes(rgb, landmarks)
+        if not passes:  # the crop lost the face (rare, odd drawings): keep the search result
+            return landmarks
+        return np.mean(passes[-REFINE_AVERAGED:], axis=0)
+
+    def _refine_passes(self, rgb: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
+        """Up to `REFINE_PASSES` landmark passes, each on a crop centred on the last result;
+        fewer when a crop loses the face."""
         passes: list[np.ndarray] = []
         current = landmarks
         for _ in range(REFINE_PASSES):
@@ -340,9 +343,7 @@ class FaceAnalyzer:
                 break
             passes.append(refined)
             current = refined
-        if not passes:  # the crop lost the face (rare, odd drawings): keep the search result
-            return landmarks
-        return np.mean(passes[-REFINE_AVERAGED:], axis=0)
+        return passes
 
     def _refine_once(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
         """One pass on a square crop around `landmarks`; the face nearest to them, or None.

@@ -19,16 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from openvasa.latent import topology as topo
+from openvasa.latent.topology import EYE_CORNERS, EYE_LIDS, EYE_LOOPS, IRIS
 
-IRIS_POINTS = {"right": topo.RIGHT_IRIS, "left": topo.LEFT_IRIS}
-# Corners (outer, inner) of each eye: they fix the face's scale and roll between frames.
-EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
-EYE_LOOPS = {"right": topo.RIGHT_EYE_LOOP, "left": topo.LEFT_EYE_LOOP}
-EYE_LIDS = {
-    "right": (topo.RIGHT_EYE_UPPER[2:-2], topo.RIGHT_EYE_LOWER[2:-2]),
-    "left": (topo.LEFT_EYE_UPPER[2:-2], topo.LEFT_EYE_LOWER[2:-2]),
-}
 UPSAMPLE = 4
 # Half-side of the matched square, in MediaPipe iris radii: the iris and a rim of sclera.
 TEMPLATE_HALF_SIDE = 1.2
@@ -42,7 +34,7 @@ MIN_EYE_OPEN = 0.15
 
 def iris_radius_px(landmarks: np.ndarray, side: str) -> float:
     """MediaPipe's iris radius (mean centre-to-boundary distance) in pixels."""
-    points = np.asarray(landmarks, np.float64)[list(IRIS_POINTS[side]), :2]
+    points = np.asarray(landmarks, np.float64)[list(IRIS[side]), :2]
     return float(np.linalg.norm(points[1:] - points[0], axis=1).mean())
 
 
@@ -57,7 +49,8 @@ def eye_openness(landmarks: np.ndarray, side: str) -> float:
 
 
 def _eye_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centroid (2,) and direction-and-scale vector (2,) of the four eye corners."""
+    """Centroid (2,) and direction-and-scale vector (2,) of the four eye corners: they fix
+    the face's scale and roll between frames."""
     corners = np.asarray(landmarks, np.float64)[[i for p in EYE_CORNERS.values() for i in p], :2]
     right = corners[:2].mean(0)
     left = corners[2:].mean(0)
@@ -98,7 +91,7 @@ class IrisTracker:
         _, self._reference_axis = _eye_frame(landmarks)
         self._templates: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
         axes = np.eye(2) / UPSAMPLE
-        for side, points in IRIS_POINTS.items():
+        for side, points in IRIS.items():
             if eye_openness(landmarks, side) < MIN_EYE_OPEN:
                 continue
             centre = landmarks[points[0], :2]
@@ -109,7 +102,7 @@ class IrisTracker:
             cv2.fillPoly(inside, [np.round(opening * 16).astype(np.int32)], 1, shift=4)
             template = _sample(gray, centre, axes, half)
             self._templates[side] = (template, inside.astype(np.float32), half)
-        self._radius = {side: iris_radius_px(landmarks, side) for side in IRIS_POINTS}
+        self._radius = {side: iris_radius_px(landmarks, side) for side in IRIS}
 
     def refine(self, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """A copy of `landmarks` (478, 3) whose iris points (5 per eye) are moved onto the
@@ -129,7 +122,7 @@ class IrisTracker:
         for side, (template, inside, half) in self._templates.items():
             if eye_openness(out, side) < MIN_EYE_OPEN:
                 continue
-            points = list(IRIS_POINTS[side])
+            points = list(IRIS[side])
             guess = out[points[0], :2]
             reach = int(np.ceil(SEARCH_REACH * self._radius[side] * UPSAMPLE))
             area = _sample(gray, guess, to_frame / UPSAMPLE, half + reach)

@@ -177,8 +177,8 @@ def _eye_rest(points: np.ndarray, corner_a: int, corner_b: int, iris_radius: flo
     return 0.5 * (points[corner_a] + points[corner_b]) - np.array([0.0, 0.3 * iris_radius, 0.0])
 
 
-EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
-IRIS = {"right": topo.RIGHT_IRIS, "left": topo.LEFT_IRIS}
+EYE_CORNERS = topo.EYE_CORNERS
+IRIS = topo.IRIS
 
 
 @dataclass
@@ -293,7 +293,7 @@ class MotionEncoder:
         gaze = self.gaze(landmarks, placement)
         return MotionFrame(placement_to_pose(placement, self.framing), blendshapes, gaze)
 
-    def eyeball_px(self, side: str, landmarks: np.ndarray, placement: HeadPlacement):
+    def eyeball_px(self, side: str, landmarks: np.ndarray, placement: HeadPlacement) -> np.ndarray:
         """(2,) image position of an eyeball's centre: rotated and scaled with the head,
         shifted with the still points around that eye."""
         anchors = self._eye_anchors[side]

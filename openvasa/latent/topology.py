@@ -51,6 +51,16 @@ LIPS_INNER_LOOP = loop(LIPS_INNER_UPPER, LIPS_INNER_LOWER)
 RIGHT_EYE_LOOP = loop(RIGHT_EYE_UPPER, RIGHT_EYE_LOWER)
 LEFT_EYE_LOOP = loop(LEFT_EYE_UPPER, LEFT_EYE_LOWER)
 
+# Per eye ("right", "left" — the subject's): iris points, corners (outer, inner), the closed
+# outline, and the upper and lower lid points facing each other (corners left out).
+IRIS = {"right": RIGHT_IRIS, "left": LEFT_IRIS}
+EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
+EYE_LOOPS = {"right": RIGHT_EYE_LOOP, "left": LEFT_EYE_LOOP}
+EYE_LIDS = {
+    "right": (RIGHT_EYE_UPPER[2:-2], RIGHT_EYE_LOWER[2:-2]),
+    "left": (LEFT_EYE_UPPER[2:-2], LEFT_EYE_LOWER[2:-2]),
+}
+
 
 @cache
 def _table() -> dict[str, np.ndarray]:

@@ -85,8 +85,8 @@ class DiffusionSettings:
     live_steps: int = 5
     live_audio_s: float = 2.0
     # Diffusion streams at once; more use the energy engine. None: one per 4 CPU cores (a
-    # stream keeps about 1.5 cores busy with Whisper and the sampler; on 2 cores even one
-    # beside three energy streams falls behind), so small machines stream with energy.
+    # stream keeps about a core busy with Whisper and the sampler; on 2 cores one beside
+    # three energy streams fell behind), so small machines stream with energy.
     live_streams: int | None = None
 
     def live_stream_slots(self) -> int:
