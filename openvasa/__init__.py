@@ -1,9 +1,8 @@
 """openvasa: lifelike talking-face video from one portrait and one audio clip."""
 
-__version__ = "0.1.0"
-
-from openvasa.errors import OpenvasaError  # noqa: E402
-from openvasa.settings import Controls, OutputSettings  # noqa: E402
+from openvasa.errors import OpenvasaError
+from openvasa.settings import Controls, OutputSettings
+from openvasa.version import __version__
 
 
 def __getattr__(name: str):

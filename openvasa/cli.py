@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from openvasa import __version__
 from openvasa.errors import OpenvasaError
 from openvasa.settings import ENGINES, Controls, OutputSettings
+from openvasa.version import __version__
 
 
 def _gaze(text: str) -> tuple[float, float]:

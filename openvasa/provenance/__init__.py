@@ -10,12 +10,11 @@ from openvasa.provenance.watermark import (
     Watermarker,
     detect_watermark,
 )
+from openvasa.version import __version__
 
 
 def watermarker_for(key: str | None = None) -> Watermarker:
     """The watermarker for this openvasa version and an optional key text."""
-    from openvasa import __version__
-
     return Watermarker(Payload.for_version(__version__, key))
 
 

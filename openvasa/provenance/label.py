@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from openvasa.provenance.payload import key_id
+from openvasa.version import __version__
 
 AI_GENERATED_NOTE = "AI-generated video"
 
@@ -13,8 +14,6 @@ def provenance_metadata(watermarked: bool, key: str | None = None) -> dict[str, 
 
     libavformat writes its own `encoder` tag, so the label lives in these fields instead.
     """
-    from openvasa import __version__
-
     if watermarked:
         mark = (
             f"openvasa invisible watermark, key id {key_id(key):06x}"

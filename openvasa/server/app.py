@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,27 +32,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openvasa import __version__
 from openvasa.errors import OpenvasaError
 from openvasa.pipeline import Generator
 from openvasa.server.jobs import JobManager
-from openvasa.server.live import SessionSlots, serve_stream
+from openvasa.server.live import serve_stream
 from openvasa.server.portraits import PortraitStore
+from openvasa.server.state import ServerState, SessionSlots
 from openvasa.server.uploads import UploadError, audio_suffix, check_no_video
 from openvasa.settings import Controls, OutputSettings, ServerSettings
+from openvasa.version import __version__
 
 STATIC = resources.files("openvasa.server") / "static"
-
-
-@dataclass
-class ServerState:
-    settings: ServerSettings
-    generator: Generator
-    portraits: PortraitStore
-    jobs: JobManager
-    slots: SessionSlots
-    limiter: anyio.CapacityLimiter
-    data_dir: Path
 
 
 class BodyLimit:

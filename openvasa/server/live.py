@@ -25,20 +25,17 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-import threading
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from openvasa.errors import OpenvasaError
+from openvasa.server.state import ServerState
 from openvasa.settings import StreamSettings
 from openvasa.streaming import StreamFrame, StreamSession
-
-if TYPE_CHECKING:
-    from openvasa.server.app import ServerState
 
 FRAME_HEADER = struct.Struct("<4sIdII")
 FRAME_MAGIC = b"OVF1"
@@ -64,26 +61,6 @@ def unpack_frame(message: bytes) -> tuple[int, float, bytes, np.ndarray]:
     jpeg = message[start : start + n_jpeg]
     audio = np.frombuffer(message, "<i2", count=n_audio, offset=start + n_jpeg)
     return index, time_s, jpeg, audio
-
-
-class SessionSlots:
-    """At most `limit` live sessions at once."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.active = 0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> bool:
-        with self._lock:
-            if self.active >= self.limit:
-                return False
-            self.active += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self.active -= 1
 
 
 def controls_from_message(message: dict[str, Any]) -> dict[str, Any]:
