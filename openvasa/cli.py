@@ -7,17 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from openvasa.console import gaze_argument as _gaze
+from openvasa.console import progress_bar as _progress
 from openvasa.errors import OpenvasaError
 from openvasa.settings import ENGINES, Controls, OutputSettings
 from openvasa.version import __version__
-
-
-def _gaze(text: str) -> tuple[float, float]:
-    try:
-        yaw, pitch = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("gaze must be YAW,PITCH in degrees, e.g. 10,-5") from None
-    return yaw, pitch
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -203,23 +197,6 @@ def _add_corpus_commands(sub) -> None:
     stats.add_argument("--audio", type=Path, help="the audio of a motion file (speech/silence)")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def _progress(enabled: bool, description: str):
-    if not enabled:
-        return None, None
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=0, unit="frame", desc=description, leave=False, dynamic_ncols=True, disable=None
-    )
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar
 
 
 def _controls(args: argparse.Namespace) -> Controls:
