@@ -30,7 +30,7 @@ from openvasa.latent.motion import MotionFrame, MotionSequence
 from openvasa.motion.energy import EnergyEngine, concatenate
 from openvasa.motion.teacher import TeacherEngine
 from openvasa.render.renderer import Renderer
-from openvasa.settings import Controls, OutputSettings, StreamSettings
+from openvasa.settings import FRAMINGS, Controls, OutputSettings, StreamSettings
 
 if TYPE_CHECKING:
     from openvasa.streaming import StreamSession
@@ -138,19 +138,35 @@ class Generator:
 
     # --- stages ---------------------------------------------------------------------------
     def prepare_portrait(
-        self, image: PathLike | np.ndarray, *, head_distance: float = 1.0, size: int | None = None
+        self,
+        image: PathLike | np.ndarray,
+        *,
+        head_distance: float = 1.0,
+        size: int | tuple[int, int] | None = None,
+        framing: str | None = None,
     ) -> Portrait:
-        """Analyse a portrait and frame it: face mesh, person mask, latent and renderer."""
+        """Analyse a portrait and frame it: face mesh, person mask, latent and renderer.
+
+        size: output side in pixels (the square frame's side, or the native frame's longer
+        side), or an exact (width, height); default `settings.size`. framing: "auto",
+        "native" or "square" (see `openvasa.face.framing`); default `settings.framing`.
+        """
         size = size or self.settings.size
+        mode = framing or self.settings.framing
+        if mode not in FRAMINGS:
+            raise OpenvasaError(f"Unknown framing {mode!r}: choose one of {', '.join(FRAMINGS)}.")
         name = Path(image).name if isinstance(image, (str, os.PathLike)) else "the portrait"
         pixels = load_image(image)
         with self._analysis_lock:
             detection = self.analyzer.detect(pixels, name=name)
-        framing = plan_framing(detection.landmarks, size, head_distance)
-        framed = crop_image(pixels, framing)
+        photo_size = (pixels.shape[1], pixels.shape[0])
+        plan = plan_framing(
+            detection.landmarks, size, head_distance, framing=mode, photo_size=photo_size
+        )
+        framed = crop_image(pixels, plan)
         with self._analysis_lock:
             mask = self.analyzer.segment(framed)
-        latent = encode_portrait(framed, mask, map_points(framing, detection.landmarks), framing)
+        latent = encode_portrait(framed, mask, map_points(plan, detection.landmarks), plan)
         return Portrait(latent, Renderer(latent), list(detection.warnings))
 
     def load_audio(self, audio: PathLike | Audio) -> Audio:

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from openvasa.errors import OpenvasaError
 
 ENGINES = ("energy", "teacher", "diffusion")
+# How the output is framed (openvasa.face.framing): "native" keeps the photo's own framing
+# (the animated face composited back into it), "square" re-frames the face in a square,
+# "auto" keeps head-and-shoulders photos and closer native and re-frames wider shots.
+FRAMINGS = ("auto", "native", "square")
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,15 @@ class DiffusionOptions:
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """How the video is made: frame rate, frame size, engine and limits."""
+    """How the video is made: frame rate, frame size, framing, engine and limits.
+
+    size: the square frame's side, or the native frame's longer side, in pixels.
+    framing: "auto", "native" or "square" (see FRAMINGS).
+    """
 
     fps: float = 25.0
     size: int = 512
+    framing: str = "auto"
     engine: str = "diffusion"
     max_audio_s: float = 600.0
     crf: int = 20
@@ -103,6 +112,10 @@ class OutputSettings:
         if not 64 <= self.size <= 2048 or self.size % 2:
             raise OpenvasaError(
                 f"Size {self.size} is not supported: use an even number of pixels from 64 to 2048."
+            )
+        if self.framing not in FRAMINGS:
+            raise OpenvasaError(
+                f"Unknown framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}."
             )
         if self.engine not in ENGINES:
             raise OpenvasaError(

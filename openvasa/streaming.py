@@ -127,7 +127,10 @@ class StreamSession:
         if controls.head_distance != portrait.latent.framing.head_distance:
             self._check_can_reframe()
             portrait = generator.prepare_portrait(
-                source, head_distance=controls.head_distance, size=self.size[0]
+                source,
+                head_distance=controls.head_distance,
+                size=self.size,
+                framing=portrait.latent.framing.mode,
             )
             self._renderer = portrait.renderer
         else:
@@ -594,7 +597,10 @@ class StreamSession:
                     return
             try:
                 portrait = self.generator.prepare_portrait(
-                    self._source, head_distance=distance, size=self.size[0]
+                    self._source,
+                    head_distance=distance,
+                    size=self.size,
+                    framing=self._latent.framing.mode,
                 )
                 portrait.renderer.render(portrait.latent.motion0)
             except OpenvasaError:
