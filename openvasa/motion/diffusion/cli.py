@@ -58,6 +58,12 @@ def add_commands(sub) -> None:
         default=int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1")),
         help="how many workers share the list",
     )
+    pre.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes on this machine (default: one per core)",
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -71,14 +77,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
-    from openvasa.cli import _progress
+    from openvasa.console import progress_bar
     from openvasa.motion.diffusion.preprocess import preprocess
 
-    update, bar = _progress(True, "preprocessing")
+    update, bar = progress_bar(True, "preprocessing", unit="clip")
+    log = print if bar is None else bar.write
     try:
-        shard = preprocess(args.videos, args.out, args.worker_index, args.workers, update)
+        shards = preprocess(
+            args.videos,
+            args.out,
+            args.worker_index,
+            args.workers,
+            update,
+            jobs=args.jobs,
+            log=log,
+        )
     finally:
         if bar is not None:
             bar.close()
-    print(f"wrote {shard}")
+    print(f"wrote {len(shards)} shard(s) in {args.out}")
     return 0

@@ -9,6 +9,9 @@ A dataset is a folder of `.npz` shards. Each shard holds one or more clips, conc
     head_distance   (N,)    float32  1.0 = default framing
     emotion         (N, 52) float32  the clip's emotion as a blendshape offset
     fps             ()      float32
+    clip_names      (N,)    str      optional: each clip's source (the video's file name)
+    real            (N,)    bool     optional: tracked from a real video (`preprocess`), not
+                                     made by the teacher
 
 `openvasa corpus build` and `openvasa preprocess` write this layout.
 """
@@ -37,6 +40,14 @@ class MotionClips:
     head_distance: np.ndarray  # (N,)
     emotion: np.ndarray  # (N, 52)
     fps: float
+    names: np.ndarray | None = None  # (N,) str, each clip's source
+    real: np.ndarray | None = None  # (N,) bool, tracked from a real video
+
+    def __post_init__(self):
+        if self.names is None:
+            self.names = np.array([f"clip{i:05d}" for i in range(self.n_clips)])
+        if self.real is None:
+            self.real = np.zeros(self.n_clips, bool)
 
     @property
     def n_clips(self) -> int:
@@ -56,9 +67,15 @@ def relative_pose(motion: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_clips(folder: str | Path) -> MotionClips:
+def load_clips(folder: str | Path | list) -> MotionClips:
     """Read every shard of a dataset folder (this layout, or a corpus from `openvasa corpus
-    build`, recognised by its manifest.json)."""
+    build`, recognised by its manifest.json), or of several folders (a list), joined.
+
+    Raises OpenvasaError naming the shard and clip when a value is not finite."""
+    if isinstance(folder, list | tuple):
+        if len(folder) == 1:
+            return load_clips(folder[0])
+        return join_clips([load_clips(f) for f in folder])
     folder = Path(folder)
     if (folder / "manifest.json").is_file():
         return clips_from_corpus(folder)
@@ -68,7 +85,8 @@ def load_clips(folder: str | Path) -> MotionClips:
             f"No training shards (*.npz) in {folder}: build a corpus with "
             "`openvasa corpus build` or `openvasa preprocess`."
         )
-    parts: dict[str, list] = {k: [] for k in ("motion", "audio", "gaze", "distance", "emotion")}
+    keys = ("motion", "audio", "gaze", "distance", "emotion", "names", "real")
+    parts: dict[str, list] = {k: [] for k in keys}
     starts = [0]
     fps = None
     for shard in shards:
@@ -83,13 +101,39 @@ def load_clips(folder: str | Path) -> MotionClips:
                     f"{shard.name}: motion has {motion.shape[1]} columns, not {MOTION_DIM}."
                 )
             clip_starts = data["clip_starts"]
-            for a, b in zip(clip_starts[:-1], clip_starts[1:], strict=True):
+            n = len(clip_starts) - 1
+            names = (
+                data["clip_names"].astype(str)
+                if "clip_names" in data.files
+                else np.array([f"{shard.stem}:{i}" for i in range(n)])
+            )
+            audio = data["audio_features"]
+            per_clip = {k: data[k] for k in ("gaze", "head_distance", "emotion")}
+            for i, (a, b) in enumerate(zip(clip_starts[:-1], clip_starts[1:], strict=True)):
+                bad = [
+                    what
+                    for what, values in (
+                        ("motion", motion[a:b]),
+                        ("audio features", audio[a:b]),
+                        *((k.replace("_", " "), v[i]) for k, v in per_clip.items()),
+                    )
+                    if not np.isfinite(np.asarray(values, np.float32)).all()
+                ]
+                if bad:
+                    raise OpenvasaError(
+                        f"{shard.name}: clip {names[i]} has non-finite {', '.join(bad)}; "
+                        "preprocess it again or leave it out."
+                    )
                 parts["motion"].append(relative_pose(motion[a:b]))
                 starts.append(starts[-1] + int(b - a))
-            parts["audio"].append(data["audio_features"].astype(np.float16))
+            parts["audio"].append(audio.astype(np.float16))
             parts["gaze"].append(data["gaze"].astype(np.float32))
             parts["distance"].append(data["head_distance"].astype(np.float32))
             parts["emotion"].append(data["emotion"].astype(np.float32))
+            parts["names"].append(names)
+            parts["real"].append(
+                data["real"].astype(bool) if "real" in data.files else np.zeros(n, bool)
+            )
     return MotionClips(
         np.concatenate(parts["motion"]),
         np.concatenate(parts["audio"]),
@@ -98,6 +142,32 @@ def load_clips(folder: str | Path) -> MotionClips:
         np.concatenate(parts["distance"]),
         np.concatenate(parts["emotion"]),
         fps,
+        np.concatenate(parts["names"]),
+        np.concatenate(parts["real"]),
+    )
+
+
+def join_clips(datasets: list[MotionClips]) -> MotionClips:
+    """Several datasets (at one frame rate, one audio feature size) as one."""
+    fps = {round(d.fps, 3) for d in datasets}
+    if len(fps) > 1:
+        raise OpenvasaError(f"The datasets have different frame rates ({sorted(fps)}).")
+    dims = {d.audio.shape[1] for d in datasets}
+    if len(dims) > 1:
+        raise OpenvasaError(f"The datasets have different audio feature sizes ({sorted(dims)}).")
+    starts = [0]
+    for d in datasets:
+        starts.extend(starts[-1] + d.clip_starts[1:])
+    return MotionClips(
+        np.concatenate([d.motion for d in datasets]),
+        np.concatenate([d.audio for d in datasets]),
+        np.array(starts),
+        np.concatenate([d.gaze for d in datasets]),
+        np.concatenate([d.head_distance for d in datasets]),
+        np.concatenate([d.emotion for d in datasets]),
+        datasets[0].fps,
+        np.concatenate([d.names for d in datasets]),
+        np.concatenate([d.real for d in datasets]),
     )
 
 
@@ -109,9 +179,15 @@ def save_shard(
     head_distance: np.ndarray,
     emotion: np.ndarray,
     fps: float,
+    names: list[str] | None = None,
+    real: bool = False,
 ) -> None:
-    """Write clips as one shard (temp file, then rename)."""
+    """Write clips as one shard (temp file, then rename). names: each clip's source;
+    real: the clips were tracked from real videos."""
     path = Path(path)
+    extra = {"real": np.full(len(motions), real)}
+    if names is not None:
+        extra["clip_names"] = np.array(names, dtype=str)
     starts = np.cumsum([0] + [len(m) for m in motions])
     tmp = path.with_name(f".{path.stem}.tmp.npz")
     np.savez(
@@ -123,6 +199,7 @@ def save_shard(
         head_distance=np.asarray(head_distance, np.float32),
         emotion=np.asarray(emotion, np.float32),
         fps=np.float32(fps),
+        **extra,
     )
     tmp.replace(path)
 
@@ -130,7 +207,16 @@ def save_shard(
 class WindowSampler:
     """Random training windows: context (K frames before) + window (W frames)."""
 
-    def __init__(self, clips: MotionClips, window: int, context: int, seed: int):
+    def __init__(
+        self,
+        clips: MotionClips,
+        window: int,
+        context: int,
+        seed: int,
+        real_fraction: float | None = None,
+    ):
+        """real_fraction: the share of windows drawn from real clips when the data holds
+        both kinds (None: as many as their frames' share)."""
         self.clips = clips
         self.window = window
         self.context = context
@@ -139,7 +225,13 @@ class WindowSampler:
         self.usable = np.nonzero(lengths >= window)[0]
         if len(self.usable) == 0:
             raise OpenvasaError(f"Every clip is shorter than one window ({window} frames).")
-        weights = lengths[self.usable] - window + 1
+        weights = (lengths[self.usable] - window + 1).astype(np.float64)
+        real = clips.real[self.usable]
+        if real_fraction is not None and real.any() and not real.all():
+            if not 0.0 <= real_fraction <= 1.0:
+                raise OpenvasaError(f"The real-data fraction {real_fraction} is not in [0, 1].")
+            weights[real] *= real_fraction / weights[real].sum()
+            weights[~real] *= (1.0 - real_fraction) / weights[~real].sum()
         self.p = weights / weights.sum()
 
     def batch(self, size: int) -> dict[str, np.ndarray]:
@@ -154,6 +246,7 @@ class WindowSampler:
             "gaze": c.gaze[clips] / 30.0,
             "distance": (c.head_distance[clips] - 1.0)[:, None],
             "emotion": c.emotion[clips],
+            "real": c.real[clips],
         }
         for i, clip in enumerate(clips):
             first, last = c.clip_starts[clip], c.clip_starts[clip + 1]

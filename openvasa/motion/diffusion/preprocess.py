@@ -3,13 +3,20 @@
 Each video is tracked with the face mesh and encoded into motion latents with the latent
 space's encoder (pose, 52 blendshapes, gaze per frame); its audio track becomes Whisper-base
 features pooled to the video rate; the clip's conditions (main gaze, head distance, emotion)
-are estimated from the clip itself. The list of videos is split by worker index so that a
-cluster array job can run one slice per task (`--worker-index $SLURM_ARRAY_TASK_ID`).
+are estimated from the clip itself. Clips run in `jobs` worker processes; every
+`clips_per_shard` input videos make one shard, so an interrupted run resumes where it stopped.
+A clip that cannot teach (no audio, face lost too often, a non-finite value) is skipped with
+a one-line reason and the run goes on. The list of videos is also split by worker index so
+that a cluster array job can run one slice per task (`--worker-index $SLURM_ARRAY_TASK_ID`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -18,45 +25,139 @@ from openvasa.errors import OpenvasaError
 from openvasa.motion.diffusion.data import save_shard
 from openvasa.timing import frame_count
 
+# A clip whose face the tracker finds in fewer of its frames than this is skipped: the
+# gaps would be filled with guesses, not motion.
+MIN_FACE_FRACTION = 0.9
+# Shorter clips hold no training window (the model's windows are 50 frames).
+MIN_FRAMES = 50
+CLIPS_PER_SHARD = 100
+
+
+class SkippedClip(OpenvasaError):
+    """A clip that cannot be used for training; the message says why in one line."""
+
+
+def _shuffle_key(video: str) -> str:
+    return hashlib.sha1(str(video).encode()).hexdigest()
+
 
 def my_share(videos: list[str], worker_index: int, workers: int) -> list[str]:
-    """The videos this worker handles: every `workers`-th, starting at `worker_index`."""
+    """The videos this worker handles: every `workers`-th, starting at `worker_index`, in
+    an order fixed by their names' hashes (the same on every worker, and a random sample of
+    the list in every shard, so that a run stopped early still covers the whole list)."""
     if not 0 <= worker_index < workers:
         raise OpenvasaError(f"Worker index {worker_index} must lie in [0, {workers}).")
-    return sorted(videos)[worker_index::workers]
+    return sorted(dict.fromkeys(videos), key=_shuffle_key)[worker_index::workers]
+
+
+def _fill_gaps(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Columns of (T, D) `values` with the frames outside `good` (or non-finite)
+    interpolated from their neighbours."""
+    out = values.astype(np.float64).copy()
+    frames = np.arange(len(out))
+    for column in range(out.shape[1]):
+        ok = good & np.isfinite(out[:, column])
+        if ok.sum() >= 2:
+            out[:, column] = np.interp(frames, np.nonzero(ok)[0], out[ok, column])
+        elif ok.sum() == 1:
+            out[:, column] = out[ok, column][0]
+    return out
 
 
 def preprocess_video(path: str | os.PathLike[str]) -> dict:
-    """One video → motion (T, 60), audio features (T, 512) and its conditions."""
+    """One video → motion (T, 60), audio features (T, 512) and its conditions.
+
+    Raises SkippedClip (one line: the clip's name and why) for a clip that cannot be used.
+    """
+    from openvasa.errors import NoFaceError
     from openvasa.evaluation.signals import face_signals, video_audio
     from openvasa.motion.diffusion.engine import audio_features
 
-    signals = face_signals(path)
+    # The folder too: GRID's speakers share sentence codes (s1/bbaf2n, s26/bbaf2n).
+    name = f"{Path(path).parent.name}/{Path(path).name}"
+    try:
+        signals = face_signals(path)
+    except NoFaceError:
+        raise SkippedClip(f"{name}: no face found in any frame.") from None
     audio = video_audio(path)
     if audio is None:
-        raise OpenvasaError(f"{Path(path).name} has no audio track: it cannot teach lip sync.")
-    keep = signals.found
+        raise SkippedClip(f"{name}: no audio track, so it cannot teach lip sync.")
     n = min(len(signals.pose), frame_count(audio.duration_s, signals.fps))
-    motion = np.concatenate([signals.pose, signals.blendshapes, signals.gaze], 1)[:n]
-    # Frames where the face was lost are filled from their neighbours.
-    for column in range(motion.shape[1]):
-        values = motion[:, column]
-        good = keep[:n] & np.isfinite(values)
-        if good.sum() >= 2:
-            motion[:, column] = np.interp(np.arange(n), np.nonzero(good)[0], values[good])
+    if n < MIN_FRAMES:
+        raise SkippedClip(f"{name}: {n} frames, shorter than one training window ({MIN_FRAMES}).")
+    found = signals.found[:n]
+    if found.mean() < MIN_FACE_FRACTION:
+        raise SkippedClip(
+            f"{name}: face tracked in only {found.mean():.0%} of frames "
+            f"(at least {MIN_FACE_FRACTION:.0%} needed)."
+        )
+    raw = np.concatenate([signals.pose, signals.blendshapes, signals.gaze], 1)[:n]
+    # Frames where the face was lost (and gaze during blinks) are filled from their
+    # neighbours; the clip's statistics are taken over tracked frames only.
+    motion = _fill_gaps(raw, found)
+    blendshapes = signals.blendshapes[:n][found]
+    gaze_rows = signals.gaze[:n][found]
+    gaze = np.nanmedian(gaze_rows, axis=0) if np.isfinite(gaze_rows).any() else np.zeros(2)
     features = audio_features(audio, signals.fps)[:n]
-    gaze = np.nanmedian(signals.gaze[:n], axis=0)
     # Head distance relative to openvasa's default framing (face 40 % of the frame width).
-    width = np.nanmedian(signals.face_width_px[:n]) / signals.frame_size[0]
-    return {
+    width = np.nanmedian(signals.face_width_px[:n][found]) / signals.frame_size[0]
+    clip = {
+        "name": name,
         "motion": motion.astype(np.float32),
         "audio_features": features,
-        "fps": signals.fps,
-        "gaze": np.nan_to_num(gaze),
+        "fps": float(signals.fps),
+        "gaze": np.nan_to_num(gaze).astype(np.float32),
         "head_distance": float(np.clip(0.4 / max(width, 1e-3), 0.5, 2.0)),
-        # Emotion: the clip's mean expression beyond neutral, as a blendshape offset.
-        "emotion": np.clip(np.median(signals.blendshapes[:n], axis=0), 0, 1),
+        # Emotion: the clip's median expression beyond neutral, as a blendshape offset.
+        "emotion": np.clip(np.nanmedian(blendshapes, axis=0), 0, 1).astype(np.float32),
     }
+    for key in ("motion", "audio_features", "gaze", "head_distance", "emotion"):
+        if not np.isfinite(np.asarray(clip[key], np.float64)).all():
+            raise SkippedClip(f"{name}: non-finite values in its {key.replace('_', ' ')}.")
+    if len(features) < n:
+        raise SkippedClip(f"{name}: audio features cover {len(features)} of {n} frames.")
+    return clip
+
+
+def _preprocess_one(path: str) -> dict | str:
+    """Worker: the clip, or the one-line reason it was skipped."""
+    try:
+        return preprocess_video(path)
+    except OpenvasaError as error:
+        message = str(error)
+        name = f"{Path(path).parent.name}/{Path(path).name}"
+        return message if isinstance(error, SkippedClip) else f"{name}: {message}"
+
+
+def _init_worker() -> None:
+    # One thread per process: the workers already fill the cores.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def shard_name(worker_index: int, workers: int, part: int) -> str:
+    return f"videos_{worker_index:04d}_of_{workers:04d}_{part:04d}.npz"
+
+
+def _write_shard(path: Path, clips: list[dict]) -> None:
+    fps = {round(c["fps"], 3) for c in clips}
+    if len(fps) > 1:
+        raise OpenvasaError(
+            f"The videos have different frame rates ({sorted(fps)}); convert them "
+            "to one rate first."
+        )
+    save_shard(
+        path,
+        [c["motion"] for c in clips],
+        [c["audio_features"] for c in clips],
+        np.array([c["gaze"] for c in clips]),
+        np.array([c["head_distance"] for c in clips]),
+        np.array([c["emotion"] for c in clips]),
+        clips[0]["fps"],
+        names=[c["name"] for c in clips],
+        real=True,
+    )
 
 
 def preprocess(
@@ -64,33 +165,58 @@ def preprocess(
     out: str | os.PathLike[str],
     worker_index: int = 0,
     workers: int = 1,
-    progress=None,
-) -> Path:
-    """Write this worker's share of `videos` as one shard in `out`; returns the shard path."""
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    jobs: int = 1,
+    clips_per_shard: int = CLIPS_PER_SHARD,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Write this worker's share of `videos` as shards in `out`; returns the shard paths.
+
+    jobs: worker processes (1: in this process). Shards already in `out` are kept and their
+    videos not redone (resume). `log` receives one line per skipped clip.
+    Raises OpenvasaError when no video at all could be used.
+    """
     share = my_share(videos, worker_index, workers)
     if not share:
         raise OpenvasaError("This worker has no videos to preprocess.")
-    clips = []
-    for i, video in enumerate(share):
-        clips.append(preprocess_video(video))
-        if progress is not None:
-            progress(i + 1, len(share))
-    fps = {round(c["fps"], 3) for c in clips}
-    if len(fps) > 1:
-        raise OpenvasaError(
-            f"The videos have different frame rates ({sorted(fps)}); convert them "
-            "to one rate first."
-        )
+    if jobs < 1:
+        raise OpenvasaError(f"--jobs must be at least 1, not {jobs}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shard = out / f"videos_{worker_index:04d}_of_{workers:04d}.npz"
-    save_shard(
-        shard,
-        [c["motion"] for c in clips],
-        [c["audio_features"] for c in clips],
-        np.array([c["gaze"] for c in clips]),
-        np.array([c["head_distance"] for c in clips]),
-        np.array([c["emotion"] for c in clips]),
-        clips[0]["fps"],
+    parts = [share[i : i + clips_per_shard] for i in range(0, len(share), clips_per_shard)]
+    shards = [out / shard_name(worker_index, workers, k) for k in range(len(parts))]
+    todo = [k for k, shard in enumerate(shards) if not shard.exists()]
+    total = sum(len(parts[k]) for k in todo)
+    done = 0
+    written: list[Path] = [s for s in shards if s.exists()]
+    skipped = 0
+    pool = (
+        ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker)
+        if jobs > 1
+        else None
     )
-    return shard
+    try:
+        for k in todo:
+            results = (
+                pool.map(_preprocess_one, parts[k]) if pool else map(_preprocess_one, parts[k])
+            )
+            clips = []
+            for result in results:
+                if isinstance(result, str):
+                    log(f"skipped {result}")
+                    skipped += 1
+                else:
+                    clips.append(result)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            if clips:
+                _write_shard(shards[k], clips)
+                written.append(shards[k])
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if not written:
+        raise OpenvasaError(f"None of the {len(share)} videos could be used ({skipped} skipped).")
+    return sorted(written)

@@ -20,20 +20,33 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
+from openvasa.errors import OpenvasaError
+from openvasa.latent.motion import ARKIT_BLENDSHAPES
 from openvasa.motion.diffusion.data import WindowSampler, load_clips
 from openvasa.motion.diffusion.model import CONDITIONS, ModelConfig, MotionDiffusionTransformer
 from openvasa.motion.diffusion.sampler import corrupt
 
 CHECKPOINT_VERSION = 1
 
+# Motion columns [pose 6, blendshapes 52, gaze 2] by what they move.
+_N_POSE = 6
+HEAD_AND_EYE_DIMS = [
+    *range(_N_POSE),
+    *(_N_POSE + i for i, name in enumerate(ARKIT_BLENDSHAPES) if name.startswith("eye")),
+    _N_POSE + len(ARKIT_BLENDSHAPES),
+    _N_POSE + len(ARKIT_BLENDSHAPES) + 1,
+]
+MOUTH_DIMS = [
+    _N_POSE + i for i, name in enumerate(ARKIT_BLENDSHAPES) if name.startswith(("jaw", "mouth"))
+]
+
 
 @dataclass
 class TrainConfig:
     """Settings of one training run."""
 
-    data: str = "corpus"  # folder of *.npz shards
+    data: str | list[str] = "corpus"  # folder(s) of *.npz shards, joined
     out: str = "runs/motion"  # checkpoints and logs
     steps: int = 20_000
     batch: int = 64  # windows per step per rank
@@ -49,6 +62,11 @@ class TrainConfig:
     log_every: int = 50
     save_every: int = 1000
     init: str | None = None  # checkpoint to fine-tune from (personal style)
+    real_fraction: float | None = None  # share of windows from real clips (None: by frames)
+    # Loss weight of head pose, eyes (blinks, eye looks) and gaze on real clips: 0 keeps
+    # them from the synthetic corpus (GRID's readers hold still and look at a script).
+    real_head_weight: float = 1.0
+    mouth_weight: float = 1.0  # loss weight of the jaw and mouth blendshapes, all clips
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -82,6 +100,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(config.seed)
     out = Path(config.out)
     clips = load_clips(config.data)
+    for what, values in (("motion", clips.motion), ("audio features", clips.audio)):
+        if not np.isfinite(values).all():
+            raise OpenvasaError(f"The training data in {config.data} has non-finite {what}.")
     init = load_checkpoint(config.init) if config.init else None
     model_config = ModelConfig(**init["model_config"]) if init else config.model
     model_config.audio_dim = clips.audio.shape[1]
@@ -115,8 +136,16 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         step = int(state["step"])
     trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     sampler = WindowSampler(
-        clips, model_config.window, model_config.context, seed=config.seed * 1000 + rank + step
+        clips,
+        model_config.window,
+        model_config.context,
+        seed=config.seed * 1000 + rank + step,
+        real_fraction=config.real_fraction,
     )
+    dim_weight = torch.ones(mean.shape[0], device=device)
+    dim_weight[MOUTH_DIMS] = config.mouth_weight
+    real_weight = dim_weight.clone()
+    real_weight[HEAD_AND_EYE_DIMS] = config.real_head_weight
     rng = np.random.default_rng(config.seed * 7919 + rank + step)
     stats = {
         k: torch.tensor(v, device=device)
@@ -169,9 +198,17 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             tensors["emotion"],
             keep,
         )
-        loss_x0 = F.mse_loss(predicted, x0)
-        loss_velocity = F.mse_loss(predicted.diff(dim=1), x0.diff(dim=1))
+        weight = torch.where(
+            torch.as_tensor(batch["real"], device=device)[:, None], real_weight, dim_weight
+        )[:, None, :]
+        loss_x0 = (weight * (predicted - x0) ** 2).mean()
+        loss_velocity = (weight * (predicted.diff(dim=1) - x0.diff(dim=1)) ** 2).mean()
         loss = loss_x0 + config.velocity_weight * loss_velocity
+        if not torch.isfinite(loss):
+            raise OpenvasaError(
+                f"Training loss became {loss.item()} at step {step + 1}: check the data for "
+                "extreme values, or lower --lr."
+            )
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / max(config.warmup_steps, 1))
         optimizer.zero_grad(set_to_none=True)
@@ -243,7 +280,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def add_arguments(parser) -> None:
     defaults, model = TrainConfig(), ModelConfig()
-    parser.add_argument("--data", required=True, help="folder of corpus shards (*.npz)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="folder(s) of corpus shards (*.npz): a corpus, `preprocess` output, or both",
+    )
     parser.add_argument("--out", default=defaults.out, help="checkpoints and logs")
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument(
@@ -254,6 +296,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--save-every", type=int, default=defaults.save_every)
     parser.add_argument(
         "--init", default=None, help="checkpoint to fine-tune from ('default' = the shipped one)"
+    )
+    parser.add_argument(
+        "--real-fraction",
+        type=float,
+        default=None,
+        help="share of training windows drawn from real (preprocessed) clips "
+        "(default: their share of the frames)",
+    )
+    parser.add_argument(
+        "--real-head-weight",
+        type=float,
+        default=defaults.real_head_weight,
+        help="loss weight of head pose, eyes and gaze on real clips (0: learn them from "
+        "the synthetic corpus only)",
+    )
+    parser.add_argument(
+        "--mouth-weight",
+        type=float,
+        default=defaults.mouth_weight,
+        help="loss weight of the jaw and mouth blendshapes",
     )
     parser.add_argument("--d-model", type=int, default=model.d_model)
     parser.add_argument("--layers", type=int, default=model.layers)
@@ -284,6 +346,9 @@ def config_from_args(args) -> TrainConfig:
         seed=args.seed,
         save_every=args.save_every,
         init=init,
+        real_fraction=args.real_fraction,
+        real_head_weight=args.real_head_weight,
+        mouth_weight=args.mouth_weight,
         model=model,
     )
 

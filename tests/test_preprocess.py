@@ -1,0 +1,126 @@
+"""Real videos → training shards: unusable clips are skipped with a reason, nothing
+non-finite reaches a shard, and training stops on non-finite data or loss."""
+
+import numpy as np
+import pytest
+
+from openvasa.errors import OpenvasaError
+from openvasa.io.video import VideoWriter, read_video
+from openvasa.motion.diffusion.data import WindowSampler, load_clips, save_shard
+from openvasa.motion.diffusion.model import ModelConfig
+from openvasa.motion.diffusion.preprocess import preprocess
+from openvasa.motion.diffusion.train import TrainConfig, train
+
+TINY = ModelConfig(audio_dim=16, d_model=32, layers=1, heads=2, window=20, context=4)
+
+
+@pytest.fixture(scope="module")
+def talking_videos(tmp_path_factory, astronaut, speech):
+    """A generated talking clip, the same with the face blanked in 3 frames and in most
+    frames, and the same without its audio."""
+    from openvasa.pipeline import Generator
+    from openvasa.settings import OutputSettings
+
+    folder = tmp_path_factory.mktemp("videos")
+    source = folder / "talk.mp4"
+    Generator(OutputSettings(size=192, engine="energy")).generate(astronaut, speech, source)
+    frames, fps = read_video(source)
+    frames = frames[:75]
+
+    def write(name, blank, audio=speech.audio):
+        out = folder / "clips" / name
+        with VideoWriter(out, fps=fps, size=frames.shape[2:0:-1], audio=audio) as writer:
+            for i, frame in enumerate(frames):
+                writer.write(np.zeros_like(frame) if i in blank else frame)
+        return str(out)
+
+    return {
+        "gaps": write("gaps.mp4", {10, 11, 40}),
+        "lost": write("lost.mp4", set(range(15, 75))),
+        "mute": write("mute.mp4", set(), audio=None),
+    }
+
+
+def test_preprocess_skips_unusable_clips_with_a_reason(tmp_path, talking_videos):
+    lines: list[str] = []
+    shards = preprocess(
+        list(talking_videos.values()), tmp_path / "shards", jobs=2, log=lines.append
+    )
+    assert len(shards) == 1
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "skipped clips/lost.mp4",
+        "skipped clips/mute.mp4",
+    ]
+    assert any("face tracked in only 20% of frames" in line for line in lines)
+    assert any("no audio track" in line for line in lines)
+    with np.load(shards[0]) as shard:
+        assert list(shard["clip_names"]) == ["clips/gaps.mp4"]
+        assert shard["real"].tolist() == [True]
+        for key in ("motion", "audio_features", "gaze", "head_distance", "emotion"):
+            assert np.isfinite(shard[key].astype(np.float64)).all(), key
+        # The face was lost in 3 frames: they are filled, and the jaw still moves.
+        assert shard["motion"][:, 6 + 17].std() > 0.01
+    clips = load_clips(tmp_path / "shards")
+    assert clips.real.all() and list(clips.names) == ["clips/gaps.mp4"]
+
+
+def test_preprocess_resumes_and_fails_when_nothing_is_usable(tmp_path, talking_videos):
+    with pytest.raises(OpenvasaError, match="None of the 2 videos could be used"):
+        preprocess([talking_videos["lost"], talking_videos["mute"]], tmp_path, log=lambda _: None)
+
+
+def _shard(folder, name, frames=60, nan_emotion=False, seed=0):
+    rng = np.random.default_rng(seed)
+    emotion = np.zeros((1, 52))
+    if nan_emotion:
+        emotion[0, 3] = np.nan
+    folder.mkdir(parents=True, exist_ok=True)
+    save_shard(
+        folder / f"{name}.npz",
+        [rng.normal(size=(frames, 60)).astype(np.float32) * 0.1],
+        [rng.normal(size=(frames, 16)).astype(np.float32)],
+        np.zeros((1, 2)),
+        np.ones(1),
+        emotion,
+        25.0,
+        names=[f"{name}.mp4"],
+        real=nan_emotion,
+    )
+
+
+def test_training_data_with_a_nan_clip_is_refused_by_name(tmp_path):
+    _shard(tmp_path, "good")
+    _shard(tmp_path, "broken", nan_emotion=True)
+    with pytest.raises(OpenvasaError, match=r"broken.npz: clip broken.mp4 has non-finite emotion"):
+        load_clips(tmp_path)
+
+
+def test_a_nan_loss_stops_training_with_a_clear_error(tmp_path):
+    _shard(tmp_path / "data", "toy", frames=80)
+    # A learning rate this large overflows the weights within a few steps.
+    config = TrainConfig(
+        data=str(tmp_path / "data"),
+        out=str(tmp_path / "run"),
+        steps=200,
+        batch=4,
+        lr=1e30,
+        warmup_steps=1,
+        model=TINY,
+    )
+    with pytest.raises(OpenvasaError, match=r"Training loss became (nan|inf) at step \d+"):
+        train(config, progress=False)
+
+
+def test_real_fraction_sets_the_share_of_real_windows(tmp_path):
+    _shard(tmp_path / "synthetic", "teacher", frames=400, seed=1)
+    _shard(tmp_path / "real", "video", frames=100, seed=2)
+    with np.load(tmp_path / "real" / "video.npz") as data:
+        real = dict(data)
+    real["real"] = np.array([True])
+    np.savez(tmp_path / "real" / "video.npz", **real)
+    clips = load_clips([tmp_path / "synthetic", tmp_path / "real"])
+    assert clips.real.tolist() == [False, True]
+    by_frames = WindowSampler(clips, 20, 4, seed=0).batch(4000)["real"].mean()
+    assert abs(by_frames - 81 / (381 + 81)) < 0.03
+    half = WindowSampler(clips, 20, 4, seed=0, real_fraction=0.5).batch(4000)["real"].mean()
+    assert abs(half - 0.5) < 0.03
