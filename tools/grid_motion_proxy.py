@@ -1,0 +1,75 @@
+"""A quick lip-sync figure for choosing training settings: the motion model's jawOpen against
+the jawOpen tracked from the real speaker, on preprocessed shards (`openvasa preprocess`).
+
+    .venv/bin/python tools/grid_motion_proxy.py --shards /work/data/grid/val \
+        --checkpoint runs/a/last.pt runs/b/last.pt
+
+No video is rendered or tracked (about 0.1 s a clip, where tools/grid_val_table.py takes
+about 10 s): the figure ranks checkpoints; the table of record is grid_val_table.py's.
+Prints, per checkpoint, the jawOpen correlation at the best lag within ±3 frames (mean over
+clips, per speaker group) and the mean lag. GRID corpus: Cooke et al. 2006, CC BY 4.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def proxy(checkpoint: str | None, shards: list[str], seed: int = 0) -> dict:
+    from openvasa.evaluation.lipsync import best_lag_correlation
+    from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
+    from openvasa.motion.diffusion.data import load_clips
+    from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
+    from openvasa.motion.diffusion.sampler import Guidance
+    from openvasa.settings import Controls, DiffusionOptions
+
+    options = DiffusionOptions()
+    guidance = Guidance(audio=options.cfg_audio, gaze=options.cfg_gaze, emotion=options.cfg_emotion)
+    engine = DiffusionEngine(checkpoint, DiffusionSettings(options.steps, guidance=guidance))
+    clips = load_clips(shards)
+    jaw = 6 + BLENDSHAPE_INDEX["jawOpen"]
+    per_clip = {}
+    for i, name in enumerate(clips.names):
+        a, b = clips.clip_starts[i], clips.clip_starts[i + 1]
+        features = clips.audio[a:b].astype(np.float32)
+        made = engine.generate_from_features(features, MotionFrame.neutral(), Controls(seed=seed))
+        r, lag, _ = best_lag_correlation(made.channel("jawOpen"), clips.motion[a:b, jaw])
+        per_clip[str(name)] = (r, lag)
+    groups: dict[str, list] = {}
+    for name, value in per_clip.items():
+        groups.setdefault(name.split("/")[0] if "/" in name else "all", []).append(value)
+    summary = {g: float(np.nanmean([v[0] for v in vs])) for g, vs in sorted(groups.items())}
+    summary["mean"] = float(np.nanmean([v[0] for v in per_clip.values()]))
+    summary["lag"] = float(np.mean([v[1] for v in per_clip.values()]))
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shards", nargs="+", required=True)
+    parser.add_argument("--checkpoint", nargs="+", default=[None])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="append one JSON line per checkpoint")
+    args = parser.parse_args()
+    for checkpoint in args.checkpoint:
+        summary = proxy(checkpoint, args.shards, args.seed)
+        text = "  ".join(
+            f"{k} {v:+.3f}" if k == "lag" else f"{k} {v:.3f}" for k, v in summary.items()
+        )
+        print(f"{checkpoint or 'shipped'}: {text}", flush=True)
+        if args.json:
+            with open(args.json, "a") as out:
+                out.write(json.dumps({"checkpoint": checkpoint, **summary}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
