@@ -1,5 +1,5 @@
 """The `openvasa eval` command: `eval --generated PATH… [--reference PATH…] --out DIR` and
-`eval suite --pairs FILE --out DIR`."""
+`eval suite --pairs FILE --out DIR` and `eval reenact VIDEO… --out DIR`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     ev.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    suite_sub = ev.add_subparsers(dest="eval_command", metavar="suite")
+    suite_sub = ev.add_subparsers(dest="eval_command", metavar="{suite,reenact}")
     suite = suite_sub.add_parser(
         "suite",
         help="generate from a list of (portrait, audio[, reference]) and evaluate in one run",
@@ -71,6 +71,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     suite.add_argument("--fps", type=float, default=25.0)
     suite.add_argument("--no-plots", action="store_true", default=argparse.SUPPRESS)
     suite.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
+    from openvasa.evaluation.reenact_cli import add_reenact_parser
+
+    add_reenact_parser(suite_sub)
     from openvasa.evaluation.lipsync import add_lipsync_parser
 
     add_lipsync_parser(suite_sub)
@@ -115,6 +118,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise OpenvasaError(f"{args.out} exists and is not a folder.")
     make, bars = _progress_factory(not args.quiet)
     try:
+        if args.eval_command == "reenact":
+            from openvasa.evaluation.reenact_cli import cmd_reenact
+
+            return cmd_reenact(args, make)
         if args.eval_command == "suite":
             if args.generated:
                 raise OpenvasaError("`eval suite` generates its own videos: drop --generated.")
