@@ -6,14 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from openvasa.console import gaze_argument as _gaze
+from openvasa.console import progress_bar
 from openvasa.errors import OpenvasaError
-
-
-def _gaze(text: str) -> tuple[float, float]:
-    """YAW,PITCH → degrees; the same parser as `openvasa generate --gaze`."""
-    from openvasa.cli import _gaze as parse_gaze
-
-    return parse_gaze(text)
 
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -81,25 +76,16 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _progress_factory(enabled: bool):
+    """(make(description) → update, bars): one bar per stage, each closing the one before."""
     if not enabled:
         return None, []
-    from tqdm import tqdm
-
     bars: list = []
 
     def make(description: str):
         for bar in bars:
             bar.close()
-        bar = tqdm(
-            total=0, unit="frame", desc=description, leave=False, dynamic_ncols=True, disable=None
-        )
+        update, bar = progress_bar(True, description)
         bars.append(bar)
-
-        def update(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
         return update
 
     return make, bars
