@@ -13,7 +13,8 @@ import torch
 from openvasa.audio import Audio
 from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 from openvasa.motion.diffusion.data import save_shard
-from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings, pool_to_frames
+from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
+from openvasa.motion.diffusion.features import pool_to_frames
 from openvasa.motion.diffusion.model import ModelConfig
 from openvasa.motion.diffusion.sampler import Guidance
 from openvasa.motion.diffusion.train import TrainConfig, train
@@ -144,7 +145,7 @@ def test_pooling_averages_each_frame_span():
 
 def test_shipped_model_drives_the_lips_from_audio(speech):
     """The shipped checkpoint, on speech it never heard: the jaw follows the voice."""
-    from openvasa.motion.diffusion.engine import default_checkpoint
+    from openvasa.motion.diffusion.checkpoint import default_checkpoint
     from openvasa.motion.teacher import TeacherEngine
 
     engine = DiffusionEngine(default_checkpoint())
@@ -162,7 +163,7 @@ def test_shipped_model_drives_the_lips_from_audio(speech):
 def test_shipped_model_rests_the_mouth_and_blinks_in_pauses(speech):
     """Silence before and after speech: the mouth closes and the eyes keep blinking, as the
     teacher's do; the jaw opens only for the speech."""
-    from openvasa.motion.diffusion.engine import default_checkpoint
+    from openvasa.motion.diffusion.checkpoint import default_checkpoint
     from openvasa.motion.energy import BLINKS_PER_MIN
 
     pause = np.zeros(3 * speech.audio.sample_rate, np.float32)

@@ -264,7 +264,7 @@ def clips_from_corpus(folder: str | Path) -> MotionClips:
     """Turn a teacher corpus (`openvasa corpus build`) into training clips: motion latents
     with Whisper features pooled to the video rate and each clip's conditions."""
     from openvasa.corpus.reader import iter_corpus_clips
-    from openvasa.motion.diffusion.engine import pool_to_frames
+    from openvasa.motion.diffusion.features import pool_to_frames
     from openvasa.motion.emotion import emotion_offset
 
     motions, audio, gaze, distance, emotion = [], [], [], [], []

@@ -19,54 +19,13 @@ from openvasa.audio import Audio
 from openvasa.audio.load import SAMPLE_RATE
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import MotionFrame, MotionSequence
+from openvasa.motion.diffusion.checkpoint import build_model, default_checkpoint, load_checkpoint
+from openvasa.motion.diffusion.features import audio_features, pool_to_frames
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, sample
-from openvasa.motion.diffusion.train import build_model, load_checkpoint
 from openvasa.motion.emotion import emotion_offset
 from openvasa.settings import Controls
 from openvasa.timing import frame_count
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
-DEFAULT_CHECKPOINT = "motion_diffusion.pt"
-
-
-def default_checkpoint() -> Path:
-    """The shipped checkpoint (see openvasa/weights/README.md for how it was trained)."""
-    path = WEIGHTS_DIR / DEFAULT_CHECKPOINT
-    if not path.exists():
-        raise OpenvasaError(
-            f"The motion model {path} is missing: reinstall openvasa or pass --checkpoint."
-        )
-    return path
-
-
-def pool_to_frames(
-    features: np.ndarray, feature_rate: float, fps: float, n_frames: int
-) -> np.ndarray:
-    """Average (T, A) features at `feature_rate` Hz over each video frame's time span."""
-    edges = np.round(np.arange(n_frames + 1) / fps * feature_rate).astype(int)
-    edges = np.clip(edges, 0, len(features))
-    out = np.zeros((n_frames, features.shape[1]), np.float32)
-    cumulative = np.concatenate([np.zeros((1, features.shape[1])), np.cumsum(features, 0)])
-    for i in range(n_frames):
-        a, b = edges[i], max(edges[i + 1], edges[i] + 1)
-        b = min(b, len(features))
-        a = min(a, b - 1)
-        out[i] = (cumulative[b] - cumulative[a]) / max(b - a, 1)
-    return out
-
-
-@cache
-def _whisper():
-    from openvasa.audio.whisper import WhisperEncoder
-
-    return WhisperEncoder()
-
-
-def audio_features(audio: Audio, fps: float) -> np.ndarray:
-    """(frames, 512) Whisper-base encoder features pooled to the video rate."""
-    features = _whisper().features(audio)
-    return pool_to_frames(features, 50.0, fps, frame_count(audio.duration_s, fps))
 
 
 @dataclass

@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import ARKIT_BLENDSHAPES
+from openvasa.motion.diffusion.checkpoint import default_checkpoint, load_checkpoint
 from openvasa.motion.diffusion.data import WindowSampler, load_clips
 from openvasa.motion.diffusion.model import CONDITIONS, ModelConfig, MotionDiffusionTransformer
 from openvasa.motion.diffusion.sampler import corrupt
@@ -82,16 +83,6 @@ def _distributed() -> tuple[int, int, torch.device]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
-
-
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=False)
-
-
-def build_model(checkpoint: dict, weights: str = "ema") -> MotionDiffusionTransformer:
-    model = MotionDiffusionTransformer(ModelConfig(**checkpoint["model_config"]))
-    model.load_state_dict(checkpoint[weights])
-    return model
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
@@ -327,8 +318,6 @@ def add_arguments(parser) -> None:
 def config_from_args(args) -> TrainConfig:
     init = args.init
     if init == "default":
-        from openvasa.motion.diffusion.engine import default_checkpoint
-
         init = str(default_checkpoint())
     model = ModelConfig(
         d_model=args.d_model,

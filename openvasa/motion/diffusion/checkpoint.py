@@ -1,0 +1,35 @@
+"""Where the motion model's weights live and how a checkpoint becomes a model: the shipped
+default under openvasa/weights/, `torch.load`, and the network built from the checkpoint's
+own configuration. Sampling (engine) and training (train) both start here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from openvasa.errors import OpenvasaError
+from openvasa.motion.diffusion.model import ModelConfig, MotionDiffusionTransformer
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+DEFAULT_CHECKPOINT = "motion_diffusion.pt"
+
+
+def default_checkpoint() -> Path:
+    """The shipped checkpoint (see openvasa/weights/README.md for how it was trained)."""
+    path = WEIGHTS_DIR / DEFAULT_CHECKPOINT
+    if not path.exists():
+        raise OpenvasaError(
+            f"The motion model {path} is missing: reinstall openvasa or pass --checkpoint."
+        )
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def build_model(checkpoint: dict, weights: str = "ema") -> MotionDiffusionTransformer:
+    model = MotionDiffusionTransformer(ModelConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint[weights])
+    return model
