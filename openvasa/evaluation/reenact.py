@@ -2,7 +2,10 @@
 
 A real talking video is its own ground truth. Every frame is tracked and encoded into motion
 latents by the latent space's encoder of one of its frames (frame K, or its most open-mouthed
-frame); the renderer animates frame K with that motion; the rendered frames are put back into
+frame); the renderer animates frame K with that motion (frame K's own latents plus each
+frame's change from frame K, so that the single-image detector's and the video tracker's
+different readings of one image do not pass for motion; `--absolute-motion` drives with the
+encoded latents as they are); the rendered frames are put back into
 the video's own framing, tracked again, and compared with the real frames after each rendered
 face is aligned onto the real one by a similarity transform on the skull's face-mesh points.
 What it cannot reproduce, no motion model can: it measures the renderer and the latent space.
@@ -37,7 +40,7 @@ import numpy as np
 from openvasa.errors import NoFaceError, OpenvasaError
 from openvasa.evaluation.metrics import blink_events
 from openvasa.evaluation.signals import _LIPS_LOWER, _LIPS_UPPER, _tracked_landmarks, video_audio
-from openvasa.face.framing import FACE_CENTRE, FACE_WIDTH_FRACTION, face_similarity, map_points
+from openvasa.face.framing import face_similarity, map_points
 from openvasa.io.frames import temporary_sibling
 from openvasa.latent import topology as topo
 from openvasa.latent.face_latent import STABLE_VERTICES, MotionEncoder
@@ -49,10 +52,9 @@ ProgressFactory = Callable[[str], Callable[[int, int], None]]
 
 # Longest clip reenacted: its real and rendered frames are held in memory (1 min at 25 fps).
 MAX_FRAMES = 1500
-# The face is rendered this much larger than the video shows it, then scaled down into the
-# video's pixels: a render at the video's own size would lose detail in two resamplings
-# (measured on GRID frame 0 at rest: 39.9 dB at 0.85×, 45.1 dB at 1.27×, 47.1 dB at 1.69×).
-RENDER_OVERSAMPLE = 1.5
+# The frame is rendered this many times the video's size (in its own, native framing), then
+# scaled back into the video's pixels.
+RENDER_OVERSAMPLE = 1.0
 # The mouth region: the outer lips' bounding box widened by this many face widths each way.
 MOUTH_MARGIN_FW = 0.08
 # Pixels kept around a region for SSIM's 11×11 Gaussian window (σ 1.5).
@@ -119,7 +121,7 @@ class ReenactReport:
 
     def table(self) -> str:
         header = ("clip", "K", "faceP", "faceS", "mouthP", "mouthS", "m.corr", "yaw°", "pitch°")
-        header += ("roll°", "blinkF1", "eyecorr")
+        header += ("roll°", "blinkF1", "eyecorr", "still faceP", "still mouthP")
         rows = [header]
 
         def cells(values: dict[str, float]) -> tuple[str, ...]:
@@ -130,11 +132,20 @@ class ReenactReport:
                 for k, f in zip(MEASURES, formats, strict=True)
             )
 
+        def still(values: dict[str, float]) -> tuple[str, str]:
+            return tuple(
+                "—" if not np.isfinite(values[k]) else f"{values[k]:.2f}"
+                for k in ("face_psnr", "mouth_psnr")
+            )
+
         for clip in self.clips:
-            rows.append((clip.name, str(clip.from_frame), *cells(clip.rendered)))
-        rows.append(("mean rendered", "", *cells(self.mean("rendered"))))
-        rows.append(("mean still K", "", *cells(self.mean("still"))))
-        rows.append(("gain", "", *cells(self.gain())))
+            rows.append(
+                (clip.name, str(clip.from_frame), *cells(clip.rendered), *still(clip.still))
+            )
+        mean_still = self.mean("still")
+        rows.append(("mean rendered", "", *cells(self.mean("rendered")), *still(mean_still)))
+        rows.append(("mean still K", "", *cells(mean_still), "", ""))
+        rows.append(("gain", "", *cells(self.gain()), "", ""))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = [
             "  ".join(
@@ -286,32 +297,28 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # --- the portrait in the video's framing --------------------------------------------------------
-def _video_portrait(generator, frame: np.ndarray, landmarks: np.ndarray):
-    """Prepare `frame` as a portrait whose square frame covers the whole video frame, with the
-    face rendered RENDER_OVERSAMPLE× larger than the video shows it. Returns the Portrait;
-    its `latent.framing.crop` maps video pixels to rendered pixels."""
+def _video_portrait(generator, frame: np.ndarray, oversample: float | None = None):
+    """Prepare `frame` as a portrait in its own (native) framing, rendered `oversample`×
+    (default RENDER_OVERSAMPLE) the video's size. Returns the Portrait; its
+    `latent.framing.crop` maps video pixels to rendered pixels."""
     height, width = frame.shape[:2]
-    scale, _, centre = face_similarity(landmarks)
-    # Side (video pixels) of a square placed as the framing places the face that reaches past
-    # every edge of the video, with a few pixels to spare for interpolation.
-    side = 8 + max(
-        centre[0] / FACE_CENTRE[0],
-        (width - centre[0]) / (1 - FACE_CENTRE[0]),
-        centre[1] / FACE_CENTRE[1],
-        (height - centre[1]) / (1 - FACE_CENTRE[1]),
-    )
-    head_distance = float(np.clip(side * FACE_WIDTH_FRACTION / scale, 0.25, 4.0))
-    side = head_distance * scale / FACE_WIDTH_FRACTION
-    size = int(np.clip(2 * round(RENDER_OVERSAMPLE * side / 2), 64, 2048))
-    return generator.prepare_portrait(frame, head_distance=head_distance, size=size)
+    factor = RENDER_OVERSAMPLE if oversample is None else oversample
+    size = (int(round(factor * width)), int(round(factor * height)))
+    return generator.prepare_portrait(frame, size=size, framing="native")
 
 
 def _into_video(rendered: np.ndarray, crop: np.ndarray, still: np.ndarray, cover) -> np.ndarray:
     """A rendered square frame mapped back into the video's pixels; where the square does not
     reach, the still frame shows."""
     height, width = still.shape[:2]
+    # Replicated edges: a pixel of the video's border that the square only just covers would
+    # otherwise be blended with black.
     back = cv2.warpAffine(
-        rendered, crop, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        rendered,
+        crop,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
     )
     if cover is None:
         return back
@@ -353,8 +360,14 @@ class _Track:
 
 
 def _track(frames: np.ndarray, analyzer, step: Callable[[], None]) -> _Track:
-    """Track the face through frames with the evaluation's tracker (two passes averaged)."""
+    """Track the face through frames with the evaluation's tracker (two passes averaged).
+
+    The tracker is primed with the first frame: MediaPipe reads a face it has just detected
+    differently from one it tracks (on GRID the same image reads up to ~2° more pitch once
+    tracked), and that step would pass for a head movement between frames 0 and 1."""
     analyzer.reset_tracking()
+    if len(frames):
+        _tracked_landmarks(analyzer, frames[0])
     found = np.zeros(len(frames), bool)
     landmarks = np.full((len(frames), topo.N_LANDMARKS, 3), np.nan)
     for t, frame in enumerate(frames):
@@ -394,6 +407,7 @@ def reenact_clip(
     *,
     from_frame: int | None = 0,
     from_open: bool = False,
+    absolute: bool = False,
     generator=None,
     side_by_side: PathLike | None = None,
     name: str | None = None,
@@ -402,7 +416,9 @@ def reenact_clip(
     """Reenact one real video from one of its own frames and compare with it.
 
     from_frame: K, the frame to animate (0-based); from_open: use the clip's most
-    open-mouthed frame instead. side_by_side: write real | rendered there (MP4, with the
+    open-mouthed frame instead. absolute: drive with each frame's encoded latents as they
+    are, rather than frame K's own latents plus each frame's change from frame K (relative,
+    the default, as LivePortrait drives). side_by_side: write real | rendered there (MP4, with the
     clip's audio). Raises OpenvasaError for unreadable videos, videos without a face, or a
     frame K out of range or without a face.
     """
@@ -450,7 +466,7 @@ def reenact_clip(
 
     # Motion: every real frame's landmarks, encoded by frame K's own latent-space encoder in
     # the portrait's framing. All measures are read in that same encoder's canonical frame.
-    portrait = _video_portrait(generator, frames[k], real.landmarks[k])
+    portrait = _video_portrait(generator, frames[k])
     latent = portrait.latent
     framing = latent.framing
     encoder = MotionEncoder(latent.identity, latent.eyes, framing, latent.basis)
@@ -463,9 +479,16 @@ def reenact_clip(
         pose[t], shapes[t], gaze[t] = frame_motion.pose, frame_motion.blendshapes, frame_motion.gaze
         placement = encoder.placement(points)
         real_open[t] = _openings(placement.invert(points[: topo.N_FACE_VERTICES]))
-    motion = MotionSequence(
-        fps, _fill_gaps(pose, found), _fill_gaps(shapes, found), _fill_gaps(gaze, found)
-    )
+    pose, shapes, gaze = _fill_gaps(pose, found), _fill_gaps(shapes, found), _fill_gaps(gaze, found)
+    real_pose = pose[:, :3].copy()
+    if not absolute:
+        # Relative driving: the portrait's own latents (read by the single-image detector)
+        # plus each frame's change from frame K (read by the tracker), so that frame K
+        # renders as itself whatever the two readings of the same image disagree on.
+        pose = latent.pose0 + (pose - pose[k])
+        shapes = np.clip(latent.dynamics0 + (shapes - shapes[k]), 0.0, 1.0)
+        gaze = latent.gaze0 + (gaze - gaze[k])
+    motion = MotionSequence(fps, pose, shapes, gaze)
 
     height, width = frames.shape[1:3]
     cover = cv2.warpAffine(
@@ -495,7 +518,7 @@ def reenact_clip(
             seen = again.landmarks[t]
             points = map_points(framing, seen)
             placement = encoder.placement(points)
-            pose_real.append(motion.pose[t, :3])
+            pose_real.append(real_pose[t])
             pose_ours.append((placement.yaw_deg, placement.pitch_deg, placement.roll_deg))
             ours_open[t] = _openings(placement.invert(points[: topo.N_FACE_VERTICES]))
         else:
@@ -519,7 +542,7 @@ def reenact_clip(
     still_row = {
         **still.summary(),
         "mouth_corr": math.nan,  # a still mouth does not move
-        **_pose_errors([motion.pose[k, :3]] * len(pose_real), pose_real),
+        **_pose_errors([real_pose[k]] * len(pose_real), pose_real),
         "blink_f1": f1_still,
         "eye_corr": math.nan,
     }
@@ -567,6 +590,7 @@ def reenact_videos(
     *,
     from_frame: int | None = None,
     from_open: bool = False,
+    absolute: bool = False,
     progress: ProgressFactory | None = None,
 ) -> ReenactReport:
     """Reenact every video; write `<clip>_reenact.mp4` (real | rendered) per clip and
@@ -597,6 +621,7 @@ def reenact_videos(
                 path,
                 from_frame=from_frame or 0,
                 from_open=from_open,
+                absolute=absolute,
                 generator=generator,
                 side_by_side=out / f"{name}_reenact.mp4",
                 name=name,
@@ -604,6 +629,7 @@ def reenact_videos(
             )
         )
     mode = "from the most open-mouthed frame" if from_open else f"from frame {from_frame or 0}"
+    mode += ", absolute motion" if absolute else ", relative motion"
     report = ReenactReport(clips, mode)
     _write_tables(report, out)
     return report

@@ -28,6 +28,12 @@ def add_reenact_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     start.add_argument(
         "--from-open", action="store_true", help="animate each clip's most open-mouthed frame"
     )
+    reenact.add_argument(
+        "--absolute-motion",
+        action="store_true",
+        help="drive with every frame's encoded latents as they are (default: frame K's own "
+        "latents plus each frame's change from frame K)",
+    )
     # SUPPRESS: an --out or -q given before `reenact` is kept rather than reset.
     reenact.add_argument("--out", type=Path, metavar="DIR", default=argparse.SUPPRESS)
     reenact.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
@@ -46,6 +52,7 @@ def cmd_reenact(args: argparse.Namespace, progress) -> int:
         args.out,
         from_frame=args.from_frame,
         from_open=args.from_open,
+        absolute=args.absolute_motion,
         progress=progress,
     )
     for warning in report.warnings:
