@@ -12,16 +12,17 @@ What it cannot reproduce, no motion model can: it measures the renderer and the 
 
 Per clip it measures face and mouth PSNR / SSIM (on the face outline and a box around the
 lips of the real frame), the correlation of the mouth opening with the real video's, the
-head-pose error (yaw, pitch, roll: rendered frames re-encoded against the driving motion),
-and blink agreement (F1 of blink events). Frame K held still and compared the same way is the
+head-pose error (yaw, pitch, roll of the tracked rendered frames against the tracked real
+ones, both read by frame K's encoder), blink agreement (F1 of blink events), and how far
+apart the rendered lips are where the real ones are shut (closed_gap_pct: inner-lip gap
+beyond the real one, in % of the face width, over the frames with a real gap under
+`MOUTH_CLOSED_FW`). Frame K held still and compared the same way is the
 baseline row, so that the gain of animating is visible.
 
-Framing: the portrait is prepared through the pipeline's public path
-(`Generator.prepare_portrait`) with a head distance whose square frame covers the whole
-video frame, at a size that renders the face about 1.3× larger than the video shows it, and
-each rendered frame is mapped back into the video's pixels by the inverse of the framing's
-crop. When the pipeline renders in the photo's own framing, `_video_portrait` is the one
-place to change.
+Framing: frame K is prepared through the pipeline's public path
+(`Generator.prepare_portrait`) in its own (native) framing at the video's own size, so that
+the rendered frames are pixel for pixel where the real ones are; they pass through the
+framing's crop only when a render is made larger (`RENDER_OVERSAMPLE`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import cv2
 import numpy as np
 
 from openvasa.errors import NoFaceError, OpenvasaError
-from openvasa.evaluation.metrics import blink_events
+from openvasa.evaluation.metrics import MOUTH_CLOSED_FW, blink_events
 from openvasa.evaluation.signals import _LIPS_LOWER, _LIPS_UPPER, _tracked_landmarks, video_audio
 from openvasa.face.framing import face_similarity, map_points
 from openvasa.io.frames import temporary_sibling
@@ -75,6 +76,7 @@ MEASURES = (
     "roll_err_deg",
     "blink_f1",
     "eye_corr",
+    "closed_gap_pct",
 )
 
 
@@ -121,12 +123,12 @@ class ReenactReport:
 
     def table(self) -> str:
         header = ("clip", "K", "faceP", "faceS", "mouthP", "mouthS", "m.corr", "yaw°", "pitch°")
-        header += ("roll°", "blinkF1", "eyecorr", "still faceP", "still mouthP")
+        header += ("roll°", "blinkF1", "eyecorr", "closed+%", "still faceP", "still mouthP")
         rows = [header]
 
         def cells(values: dict[str, float]) -> tuple[str, ...]:
             formats = ("{:.2f}", "{:.3f}", "{:.2f}", "{:.3f}", "{:.3f}", "{:.2f}", "{:.2f}")
-            formats += ("{:.2f}", "{:.2f}", "{:.3f}")
+            formats += ("{:.2f}", "{:.2f}", "{:.3f}", "{:+.2f}")
             return tuple(
                 "—" if not np.isfinite(values[k]) else f.format(values[k])
                 for k, f in zip(MEASURES, formats, strict=True)
@@ -532,12 +534,22 @@ def reenact_clip(
 
     f1, blinks_real, blinks_ours = _blink_agreement(real_open[:, 1], ours_open[:, 1])
     f1_still, _, _ = _blink_agreement(real_open[:, 1], None)
+    # Where the real lips are shut, how far apart the rendered ones are beyond the real gap.
+    closed = real_open[:, 0] < MOUTH_CLOSED_FW
+    seen = closed & np.isfinite(ours_open[:, 0])
+
+    def closed_gap(mouth: np.ndarray) -> float:
+        if not seen.any():
+            return math.nan
+        return float(100 * np.mean(mouth[seen] - real_open[seen, 0]))
+
     ours_row = {
         **ours.summary(),
         "mouth_corr": _correlation(real_open[:, 0], ours_open[:, 0]),
         **_pose_errors(pose_ours, pose_real),
         "blink_f1": f1,
         "eye_corr": _correlation(real_open[:, 1], ours_open[:, 1]),
+        "closed_gap_pct": closed_gap(ours_open[:, 0]),
     }
     still_row = {
         **still.summary(),
@@ -545,6 +557,7 @@ def reenact_clip(
         **_pose_errors([real_pose[k]] * len(pose_real), pose_real),
         "blink_f1": f1_still,
         "eye_corr": math.nan,
+        "closed_gap_pct": closed_gap(np.full(n, real_open[k, 0])),
     }
     written = None
     if side_by_side is not None:
