@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,10 +25,11 @@ from openvasa.errors import OpenvasaError
 from openvasa.face.detect import FaceAnalyzer, default_analyzer
 from openvasa.face.framing import crop_image, map_points, plan_framing
 from openvasa.face.image import load_image
-from openvasa.latent.face_latent import FaceLatent, encode_portrait
+from openvasa.latent.face_latent import encode_portrait
 from openvasa.latent.motion import MotionFrame, MotionSequence
 from openvasa.motion.energy import EnergyEngine, concatenate
 from openvasa.motion.teacher import TeacherEngine
+from openvasa.render.portrait import Portrait
 from openvasa.render.renderer import Renderer
 from openvasa.settings import FRAMINGS, Controls, OutputSettings, StreamSettings
 
@@ -60,15 +61,6 @@ class StageTimes:
             + self.encode_s
             + self.watermark_s
         )
-
-
-@dataclass
-class Portrait:
-    """A portrait prepared for one output framing: its latent and its renderer."""
-
-    latent: FaceLatent
-    renderer: Renderer
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

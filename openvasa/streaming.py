@@ -25,12 +25,13 @@ fast producer or a slow consumer holds memory steady instead of growing it (back
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -38,11 +39,23 @@ import numpy as np
 from openvasa.audio.load import SAMPLE_RATE
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import MotionFrame
+from openvasa.render.portrait import Portrait
 from openvasa.render.renderer import Renderer
-from openvasa.settings import Controls, StreamSettings
+from openvasa.settings import Controls, OutputSettings, StreamSettings
 
-if TYPE_CHECKING:
-    from openvasa.pipeline import Generator, PathLike, Portrait
+
+class StreamHost(Protocol):
+    """What a session needs of the `Generator` that opened it (openvasa.pipeline, which
+    imports this module, not the other way round)."""
+
+    settings: OutputSettings
+
+    def prepare_portrait(
+        self, image: Any, *, head_distance: float, size: Any, framing: str | None
+    ) -> Portrait: ...
+
+    def finish_frame(self, frame: np.ndarray) -> np.ndarray: ...
+
 
 # A changed head distance glides to its new value through two cascaded one-pole filters of
 # this time constant (seconds): the camera eases in and out instead of starting with a jolt.
@@ -110,12 +123,12 @@ class StreamSession:
 
     def __init__(
         self,
-        generator: Generator,
+        generator: StreamHost,
         portrait: Portrait,
         engine: Any,
         controls: Controls,
         settings: StreamSettings,
-        source: PathLike | np.ndarray | None = None,
+        source: str | os.PathLike[str] | np.ndarray | None = None,
     ):
         self.generator = generator
         self.settings = settings

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openvasa.errors import OpenvasaError
-from openvasa.pipeline import Generator, Portrait
+from openvasa.pipeline import Generator
+from openvasa.render.portrait import Portrait
 from openvasa.server.uploads import UploadError, image_suffix
 
 _ID = re.compile(r"^[0-9a-f]{32}$|^astronaut$")
