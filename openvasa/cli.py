@@ -10,7 +10,7 @@ from pathlib import Path
 from openvasa.console import gaze_argument as _gaze
 from openvasa.console import progress_bar as _progress
 from openvasa.errors import OpenvasaError
-from openvasa.settings import ENGINES, Controls, OutputSettings
+from openvasa.settings import ENGINES, FRAMINGS, Controls, OutputSettings
 from openvasa.version import __version__
 
 
@@ -19,7 +19,18 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="output MP4 (H.264 + AAC)")
     parser.add_argument("--fps", type=float, default=defaults.fps, help="frames per second, 20-60")
     parser.add_argument(
-        "--size", type=int, default=defaults.size, help="frame width and height in pixels"
+        "--size",
+        type=int,
+        default=defaults.size,
+        help="frame side in pixels (native framing: the longer side)",
+    )
+    parser.add_argument(
+        "--framing",
+        default=defaults.framing,
+        choices=FRAMINGS,
+        help="native: keep the photo's own framing (the face composited back into it); "
+        "square: re-frame the face in a square; auto (default): native for "
+        "head-and-shoulders photos and closer, square for wider shots",
     )
     parser.add_argument(
         "--frames", type=Path, metavar="DIR", help="also write every frame as PNG here"
@@ -238,6 +249,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     settings = OutputSettings(
         fps=args.fps,
         size=args.size,
+        framing=args.framing,
         engine=engine,
         max_audio_s=args.max_audio_s,
         controls=controls,
@@ -314,6 +326,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     settings = OutputSettings(
         fps=motion.fps if 20 <= motion.fps <= 60 else args.fps,
         size=args.size,
+        framing=args.framing,
         max_audio_s=args.max_audio_s,
         **_watermark_settings(args),
     )

@@ -150,6 +150,10 @@ class StreamSettings:
             )
         if not 1 <= self.jpeg_quality <= 100:
             raise OpenvasaError(f"JPEG quality {self.jpeg_quality} must lie in 1-100.")
+        if self.framing not in FRAMINGS:
+            raise OpenvasaError(
+                f"Unknown framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}."
+            )
         if not 1 <= self.queue_frames <= 256:
             raise OpenvasaError(f"Queue length {self.queue_frames} must lie in 1-256 frames.")
         if not self.max_chunk_s > 0:
@@ -172,6 +176,7 @@ class ServerSettings:
     max_idle_s: a live stream that receives no audio for this long is closed.
     data_dir: where uploads and finished videos live (a fresh temporary folder when None).
     job_ttl_s: finished jobs and their files are removed after this many seconds.
+    framing: of the videos and live streams, "auto", "native" or "square" (see FRAMINGS).
     """
 
     host: str = "127.0.0.1"
@@ -187,6 +192,7 @@ class ServerSettings:
     max_idle_s: float = 120.0
     data_dir: str | None = None
     job_ttl_s: float = 3600.0
+    framing: str = "auto"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -199,3 +205,7 @@ class ServerSettings:
                 raise OpenvasaError(f"Server setting {name} must be at least 1.")
         if not 1 <= self.jpeg_quality <= 100:
             raise OpenvasaError(f"JPEG quality {self.jpeg_quality} must lie in 1-100.")
+        if self.framing not in FRAMINGS:
+            raise OpenvasaError(
+                f"Unknown framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}."
+            )

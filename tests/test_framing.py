@@ -102,3 +102,18 @@ def test_native_framing_keeps_the_photos_aspect(astronaut):
 def test_unknown_framing_is_one_clear_error():
     with pytest.raises(OpenvasaError, match="framing"):
         OutputSettings(framing="wide")
+
+
+def test_the_framing_choice_reaches_cli_and_server():
+    from openvasa.cli import build_parser
+    from openvasa.settings import ServerSettings
+
+    parser = build_parser()
+    args = parser.parse_args(["generate", "face.png", "speech.wav", "--framing", "square"])
+    assert args.framing == "square"
+    assert parser.parse_args(["animate", "face.png", "m.csv"]).framing == "auto"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["generate", "face.png", "speech.wav", "--framing", "wide"])
+    assert ServerSettings(framing="native").framing == "native"
+    with pytest.raises(OpenvasaError, match="framing"):
+        ServerSettings(framing="wide")

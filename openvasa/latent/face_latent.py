@@ -21,6 +21,8 @@ from openvasa.latent.blendshapes import authored_blendshapes, blendshape_basis
 from openvasa.latent.geometry import rotation_angles, rotation_matrix, similarity_align
 from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 
+# Gap between the inner lip points of a relaxed closed mouth, in face widths.
+REST_LIP_SLIVER = 0.01
 # Eyeball radius over iris radius: 12 mm over 5.9 mm in adults.
 EYEBALL_PER_IRIS_RADIUS = 2.05
 # Depth is MediaPipe's least reliable coordinate; it counts for less in the fits.
@@ -356,12 +358,21 @@ def jaw_open_of(shape: np.ndarray, basis: np.ndarray) -> float:
     jaw = basis[BLENDSHAPE_INDEX["jawOpen"]]
     per_unit = float(np.mean(jaw[lower, 1] - jaw[upper, 1]))
     # A relaxed closed mouth still shows a sliver between the inner lip points.
-    return float(np.clip((gap - 0.01) / per_unit, 0.0, 1.0))
+    return float(np.clip((gap - REST_LIP_SLIVER) / per_unit, 0.0, 1.0))
+
+
+# Share of an open mouth's lip gap that the jaw closes when the photo's mouth is brought to
+# rest; the lips close the rest (mouthLowerDown / mouthUpperUp undone). Chosen on GRID
+# train/s1 (5 clips): the rest render from each clip's most open frame matched the clip's own
+# closed frame best over the lower face at 0.5 (26.99 dB; 0.35: 26.82, 0.6: 26.84,
+# 1.0: 25.08), although the chin there travels 0.93-1.15 of the jaw field's share.
+JAW_SHARE_OF_GAP = 0.5
 
 
 def _lip_seal(shape: np.ndarray) -> np.ndarray:
-    """(468, 3) displacement that closes the gap between the inner lips, the lower lip doing
-    most of the travel (it rides on the jaw), fading into the lips and chin around it."""
+    """(468, 3) displacement that closes the gap between the inner lips. Each lip moves as a
+    whole (its outer contour with its inner one, so lip texture is carried, not stretched),
+    the lower lip doing most of the travel, fading into the skin around."""
     from openvasa.latent.blendshapes import spread_moves
 
     upper = np.array(topo.LIPS_INNER_UPPER[1:-1])
@@ -369,21 +380,60 @@ def _lip_seal(shape: np.ndarray) -> np.ndarray:
     gap = shape[upper] - shape[lower]  # from lower lip up to upper lip
     gap[:, 0] = 0.0
     gap[:, 1] = np.minimum(gap[:, 1], 0.0)  # lips already touching need no closing
-    anchors = np.concatenate([upper, lower])
-    moves = np.concatenate([-0.3 * gap, 0.7 * gap])
+    gap[:, 2] = 0.0
+    outer_upper = np.array(topo.LIPS_OUTER_UPPER[1:-1])
+    outer_lower = np.array(topo.LIPS_OUTER_LOWER[1:-1])
+    # Outer lip points take the move of the inner point nearest them across the mouth.
+    def carried(outer: np.ndarray, inner: np.ndarray, moves: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [np.interp(shape[outer, 0], shape[inner, 0], moves[:, k]) for k in range(3)], 1
+        )
+
+    up_moves, down_moves = 0.7 * gap, -0.3 * gap
+    anchors = np.concatenate([upper, lower, outer_upper, outer_lower])
+    moves = np.concatenate(
+        [
+            down_moves,
+            up_moves,
+            carried(outer_upper, upper, down_moves),
+            carried(outer_lower, lower, up_moves),
+        ]
+    )
     return spread_moves(shape, anchors, moves, reach=0.06)
 
 
-def _fit_blendshapes(basis: np.ndarray, offset: np.ndarray) -> np.ndarray:
+def _rest_mouth(canonical: np.ndarray) -> tuple[np.ndarray, float]:
+    """The photo's face with its mouth brought to rest: the jaw turned back by its share of
+    the lip gap (chin and lower lip rise together, nothing stretches), then the lips sealed.
+    Returns the rest shape and the jawOpen that the jaw was turned back by."""
+    jaw_field = blendshape_basis(canonical)[BLENDSHAPE_INDEX["jawOpen"]]
+    upper = list(topo.LIPS_INNER_UPPER[2:-2])
+    lower = list(topo.LIPS_INNER_LOWER[2:-2])
+    gap = float(np.mean(canonical[lower, 1] - canonical[upper, 1])) - REST_LIP_SLIVER
+    per_unit = float(np.mean(jaw_field[lower, 1] - jaw_field[upper, 1]))
+    jaw = float(np.clip(JAW_SHARE_OF_GAP * gap / max(per_unit, 1e-6), 0.0, 1.0))
+    closed = canonical - jaw * jaw_field
+    return closed + _lip_seal(closed), jaw
+
+
+def _fit_blendshapes(
+    basis: np.ndarray, offset: np.ndarray, fixed: dict[str, float] | None = None
+) -> np.ndarray:
     """Bounded least squares: coefficients in [0, 1] whose fields best make `offset`; the
-    inner lips count most, since their gap is what a closed mouth must get right."""
-    active = np.array([BLENDSHAPE_INDEX[n] for n in authored_blendshapes()])
+    inner lips count most, since their gap is what a closed mouth must get right. `fixed`
+    coefficients are set beforehand and the others fitted to what they leave."""
+    fixed = fixed or {}
+    names = [n for n in authored_blendshapes() if n not in fixed]
+    active = np.array([BLENDSHAPE_INDEX[n] for n in names])
+    coefficients = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
+    for name, value in fixed.items():
+        coefficients[BLENDSHAPE_INDEX[name]] = value
+        offset = offset - value * basis[BLENDSHAPE_INDEX[name]]
     weights = np.ones((len(offset), 3)) * np.array([1.0, 1.0, DEPTH_WEIGHT])
     weights[list(topo.LIPS_INNER_UPPER + topo.LIPS_INNER_LOWER)] *= LIP_FIT_WEIGHT
     design = (basis[active] * weights).reshape(len(active), -1).T
     design = np.vstack([design, np.sqrt(RIDGE) * np.eye(len(active))])
     target = np.concatenate([(offset * weights).reshape(-1), np.zeros(len(active))])
-    coefficients = np.zeros(len(BLENDSHAPE_INDEX), np.float32)
     coefficients[active] = lsq_linear(design, target, bounds=(0.0, 1.0), method="bvls").x
     return coefficients
 
@@ -406,9 +456,9 @@ def encode_portrait(
     # lips sealed; the identity is then the photo's own shape minus exactly those blendshapes,
     # so that rendering the photo's own latents gives back exactly the photo's own mesh, and
     # a mouth at rest (all coefficients 0) is closed even when the photo smiles with teeth.
-    sealed = canonical + _lip_seal(canonical)
+    sealed, jaw = _rest_mouth(canonical)
     basis = blendshape_basis(sealed)
-    dynamics0 = _fit_blendshapes(basis, canonical - sealed)
+    dynamics0 = _fit_blendshapes(basis, canonical - sealed, {"jawOpen": jaw})
     identity = canonical - np.tensordot(dynamics0, basis, axes=1)
     eyes = _eyes(canonical, landmarks_px, scale)
     encoder = MotionEncoder(identity, eyes, framing, basis)

@@ -103,7 +103,9 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app. `generator`: share one (its analyser and settings); made if None."""
     settings = settings or ServerSettings()
-    generator = generator or Generator(OutputSettings(max_audio_s=settings.max_audio_s))
+    generator = generator or Generator(
+        OutputSettings(max_audio_s=settings.max_audio_s, framing=settings.framing)
+    )
     own_dir = settings.data_dir is None
     data_dir = Path(settings.data_dir or tempfile.mkdtemp(prefix="openvasa-server-"))
     data_dir.mkdir(parents=True, exist_ok=True)

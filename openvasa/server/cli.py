@@ -29,6 +29,7 @@ def add_serve_parser(sub) -> None:
         "max_idle_s": "seconds without audio before a live stream is closed",
         "data_dir": "folder for uploads and videos (default: a temporary one, removed at exit)",
         "job_ttl_s": "seconds a finished video stays available",
+        "framing": "auto, native (the photo's own framing) or square",
     }
     for f in fields(ServerSettings):
         default = getattr(defaults, f.name)
