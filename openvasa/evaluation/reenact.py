@@ -60,8 +60,6 @@ RENDER_OVERSAMPLE = 1.0
 MOUTH_MARGIN_FW = 0.08
 # Pixels kept around a region for SSIM's 11×11 Gaussian window (σ 1.5).
 SSIM_MARGIN_PX = 6
-# Rendered frames are re-tracked from a near-lossless H.264 copy (x264 crf).
-RETRACK_CRF = 10
 # A real blink counts as reproduced when a rendered blink overlaps it within this many frames.
 BLINK_TOLERANCE_FRAMES = 2
 
