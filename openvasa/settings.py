@@ -150,10 +150,6 @@ class StreamSettings:
             )
         if not 1 <= self.jpeg_quality <= 100:
             raise OpenvasaError(f"JPEG quality {self.jpeg_quality} must lie in 1-100.")
-        if self.framing not in FRAMINGS:
-            raise OpenvasaError(
-                f"Unknown framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}."
-            )
         if not 1 <= self.queue_frames <= 256:
             raise OpenvasaError(f"Queue length {self.queue_frames} must lie in 1-256 frames.")
         if not self.max_chunk_s > 0:

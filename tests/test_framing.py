@@ -117,3 +117,11 @@ def test_the_framing_choice_reaches_cli_and_server():
     assert ServerSettings(framing="native").framing == "native"
     with pytest.raises(OpenvasaError, match="framing"):
         ServerSettings(framing="wide")
+
+
+def test_stream_settings_take_no_framing():
+    """Live streams show the portrait as it was prepared: their settings have no framing."""
+    from openvasa.settings import StreamSettings
+
+    StreamSettings(frame_format="jpeg")
+    assert not hasattr(StreamSettings(), "framing")
