@@ -5,11 +5,13 @@ eSpeak NG, or a TTS engine's own timings), and makes the motion of the synthetic
 corpus for the learned generator. Everything is a function of time evaluated at each frame's
 mid time, (i + 0.5) / fps, so that the same clip gives the same motion at any frame rate.
 
-- Mouth: visemes with coarticulation (`openvasa.motion.visemes`); jaw amplitude from stress and
-  loudness; the lips close exactly for /p b m/ (mouthClose = jawOpen, lips pressed) and in
+- Mouth: visemes with coarticulation (`openvasa.motion.visemes`), their targets and timing a
+  real speaker's (measured on GRID: `openvasa.motion.articulation`); jaw amplitude from stress
+  and loudness; the lips close exactly for /p b m/ (mouthClose = jawOpen, lips pressed) and in
   pauses.
 - Head: slow drift with a 1/f spectrum, nods on prominent stressed syllables, a rise with
-  the voice's pitch, a new resting orientation at each phrase.
+  the voice's pitch, a new resting orientation at each phrase; each clip a talker of its own,
+  some moving more than others.
 - Brows rise on the most prominent accents; blinks at phrase boundaries and at random;
   gaze fixations around the main gaze direction with saccades and looks away at phrase starts.
 - Emotion presets offset the blendshapes and scale how much everything moves.
@@ -20,13 +22,14 @@ Statistics are tuned to published measurements of real talkers, cited where they
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from openvasa.audio import Audio, PhonemeEvent, prosody_features
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame, MotionSequence
+from openvasa.motion.articulation import articulation
 from openvasa.motion.emotion import emotion_offset, motion_energy
 from openvasa.motion.visemes import (
     JAW,
@@ -41,11 +44,13 @@ from openvasa.settings import Controls
 from openvasa.timing import frame_count
 
 # --- lips ---------------------------------------------------------------------------------
-# A bilabial closure lasts at least this long, centred on its phoneme, and always covers one
-# frame's time at least: eSpeak NG marks the burst of /p/ and gives it as little as 20 ms,
-# while the lips of real talkers stay closed 70–120 ms for a stop; a shorter closure could
-# fall between two video frames.
-MIN_CLOSURE_S = 0.03
+# Timing measured on a real speaker (GRID speaker 1, `openvasa.motion.articulation`): how early
+# the mouth's shapes lead the sound, when the lips close and part around /p b m/ relative to the
+# phone's acoustic start and end, and how long a closure lasts at least. A closure is widened
+# evenly to that length and always covers one frame's time, so that it shows in a frame.
+_TIMING = articulation()
+LEAD_S = _TIMING.lead_s
+MIN_CLOSURE_S = _TIMING.min_closure_s
 # The lips need about 60 ms to close from a vowel and 50 ms to part again; with straight
 # ramps they touch about 10 ms before the full press and part about 6 ms after it ends
 # (measured on the rendered mesh: inner-lip gap under 0.5 % of the face width).
@@ -55,9 +60,10 @@ LIPS_TOUCH_EARLY_S = 0.010
 LIPS_PART_LATE_S = 0.006
 # Lips are closed in every pause at least this long (silence between phonemes, or a stretch of
 # quiet audio inside one), from RELAX_S after the sound stops until PREPARE_S before it resumes.
+# The lips part PAUSE_PREPARE_S before speech resumes (measured on the real speaker).
 PAUSE_MIN_S = 0.15
 PAUSE_RELAX_S = 0.10
-PAUSE_PREPARE_S = 0.05
+PAUSE_PREPARE_S = _TIMING.prepare_s
 QUIET_ENERGY = 0.03
 # Pressing the lips together as far as the neutral face's sliver needs, and a firmer press for
 # /p b m/ (values of mouthPressLeft/Right).
@@ -66,6 +72,7 @@ CLOSURE_PRESS = 0.5
 # Shapes that part the lips and must yield while the lips are closed.
 _LIP_OPENERS = (
     "mouthFunnel",
+    "mouthShrugUpper",
     "mouthUpperUpLeft",
     "mouthUpperUpRight",
     "mouthLowerDownLeft",
@@ -76,13 +83,17 @@ _LIP_OPENERS = (
 STRESS_GAIN = {0: 0.9, 1: 1.15, 2: 1.0}
 LOUDNESS_GAIN = (0.7, 0.55)  # gain = a + b · energy (energy 0–1 over the phoneme)
 # --- blinks -------------------------------------------------------------------------------
-# Spontaneous blinking: 17/min at rest and 26/min in conversation, 4.5/min while reading
-# (Bentivoglio et al. 1997, Movement Disorders 12:1028). A speaker facing a camera sits
-# between rest and conversation; speakers blink preferably at the ends of phrases and
-# sentences (Nakano & Kitazawa 2010, Exp Brain Res 205:577).
-BLINKS_PER_MIN = 20.0
+# Spontaneous blinking: a mean of 26/min in conversation, 17/min at rest and 4.5/min while
+# reading, with wide differences between people (Bentivoglio et al. 1997, Movement Disorders
+# 12:1028, 150 healthy adults). Talking is conversation; the real speakers of issue 13's clips
+# blink 0–75 a minute (median 27). Each clip is one talker: its rate is drawn around the
+# conversational mean with a lognormal spread of BLINK_RATE_SPREAD (90 % of talkers within
+# 0.5–2× the mean). Speakers blink preferably at the ends of phrases and sentences (Nakano &
+# Kitazawa 2010, Exp Brain Res 205:577).
+BLINKS_PER_MIN = 26.0
+BLINK_RATE_SPREAD = 0.42
 BOUNDARY_BLINK_PROBABILITY = 0.55
-BLINK_MIN_GAP_S = 1.0
+BLINK_MIN_GAP_S = 0.6
 # One blink: the lid closes in ~90 ms, stays shut ~30 ms and reopens in ~150 ms (VanderWerf
 # et al. 2003, J Neurophysiol 89:2784: blink durations of 200–300 ms, the downphase faster).
 BLINK_CLOSE_S = 0.09
@@ -103,12 +114,18 @@ LOOK_AWAY_S = (0.4, 1.3)
 # Head rotation while talking: a few degrees of drift, nods of 1–4° on accented syllables and
 # pitch rising with the voice's F0 (Hadar et al. 1983, Language and Speech 26:117; Graf et al.
 # 2002, IEEE FG "Visual prosody"; Munhall et al. 2004, Psychological Science 15:133). Real
-# talking-head video moves 0.4–0.5° per frame at 25 fps (ΔP of VoxCeleb2 and OneMin-32 real
-# videos in the VASA-1 paper); these amplitudes give about that (see `motion_statistics`).
-DRIFT_DEG = {"yaw": 2.6, "pitch": 1.6, "roll": 1.3}
+# talking-head video moves 0.41–0.51° per frame at 25 fps (ΔP of the real VoxCeleb2 and
+# OneMin-32 videos in the VASA-1 paper, Xu et al. 2024); the amplitudes below give the middle
+# of that, 0.45 (see `motion_statistics`), for the median talker. Talkers differ: the real
+# clips of issue 13 turn their heads over yaw ranges (5th–95th percentile) of 4–46°, so each
+# clip's head motion is scaled by a lognormal talker factor of spread HEAD_SPREAD (90 % of
+# talkers within 0.4–2.3× the median).
+HEAD_SPREAD = 0.5
+DRIFT_DEG = {"yaw": 2.9, "pitch": 1.75, "roll": 1.4}
 DRIFT_SLOWEST_S = 10.0
 DRIFT_FASTEST_S = 0.35
 PHRASE_TURN_DEG = {"yaw": 2.5, "pitch": 1.2, "roll": 1.5}
+PHRASE_TURN_S = 0.6
 NOD_DEG = (1.5, 3.5)
 NOD_MIN_GAP_S = 0.5
 NOD_SHARE = 0.45  # nods on this share of the most prominent stressed syllables
@@ -279,7 +296,7 @@ class TeacherEngine:
         phrases = _phrases(pauses, events, duration_s)
         accents = _accents(events, voice)
 
-        blendshapes = coarticulate(segments, times)
+        blendshapes = coarticulate(_lead(segments, LEAD_S), times)
         blendshapes += emotion_offset(controls.emotion, controls.emotion_strength)
         _brows(blendshapes, times, accents, rng, liveliness)
         _close_lips(blendshapes, times, closures, pauses)
@@ -332,12 +349,13 @@ def _articulation(
         for k, sound in enumerate(sounds):
             s0, s1 = start_s + k * share, start_s + (k + 1) * share
             target = sound_targets(sound)
+            jaw_gain = gain if sound.is_vowel else 1.0
             if sound.is_vowel:
                 target = target.copy()
                 target[JAW] = min(target[JAW] * gain, 0.85)
-            segments.append(Segment(sound, s0, s1, target, sound_dominance(sound)))
+            segments.append(Segment(sound, s0, s1, target, sound_dominance(sound), jaw_gain))
             if sound.closes_lips:
-                closures.append(_closure_hold(s0, s1, times))
+                closures.append(_closure_hold(s0, s1, times, *_TIMING.closure_s(sound.symbol)))
         cursor = max(cursor, end_s)
     if duration_s - cursor > 1e-6:
         segments.append(Segment(None, cursor, duration_s, rest, silence))
@@ -347,18 +365,32 @@ def _articulation(
     return segments, closures, pauses
 
 
-def _closure_hold(start_s: float, end_s: float, times_s: np.ndarray) -> tuple[float, float]:
-    """Full-closure interval of a bilabial over [start_s, end_s): the lips touch during the
-    phoneme itself, widened evenly on both sides to MIN_CLOSURE_S. They touch a little
+def _lead(segments: list[Segment], lead_s: float) -> list[Segment]:
+    """The segments moved lead_s earlier: the mouth shapes a sound before it sounds."""
+    return [replace(s, start_s=s.start_s - lead_s, end_s=s.end_s - lead_s) for s in segments]
+
+
+def _closure_hold(
+    start_s: float,
+    end_s: float,
+    times_s: np.ndarray,
+    onset_s: float = 0.0,
+    release_s: float = 0.0,
+) -> tuple[float, float]:
+    """Full-closure interval of a bilabial over [start_s, end_s): the lips touch onset_s
+    after the phone starts and part release_s after it ends (the real speaker's timing,
+    `Articulation.closure_s`), widened evenly on both sides to MIN_CLOSURE_S. They touch a little
     before the full press is reached and part a little after it is let go, so the hold of
-    the full press sits that much inside. If no frame time (times_s, sorted) falls in the
-    hold, it stretches to the frame time nearest the phoneme's middle, so that every closure
-    shows in a frame."""
-    widen = max(MIN_CLOSURE_S - (end_s - start_s), 0.0) / 2
-    hold_start = start_s - widen + LIPS_TOUCH_EARLY_S
-    hold_end = max(end_s + widen - LIPS_PART_LATE_S, hold_start)
-    first = np.searchsorted(times_s, hold_start)
-    if len(times_s) and (first == len(times_s) or times_s[first] > hold_end):
+    the full press sits that much inside. The hold always takes in the frame time (of
+    times_s) nearest the phone's middle, so that every closure shows in a frame."""
+    # Whatever an aligner or synthesiser counts as the phone (closure and burst, or the burst
+    # alone), its middle falls inside the closure.
+    touch_s = min(start_s + onset_s, 0.5 * (start_s + end_s))
+    part_s = max(end_s + release_s, 0.5 * (start_s + end_s))
+    widen = max(MIN_CLOSURE_S - (part_s - touch_s), 0.0) / 2
+    hold_start = touch_s - widen + LIPS_TOUCH_EARLY_S
+    hold_end = max(part_s + widen - LIPS_PART_LATE_S, hold_start)
+    if len(times_s):
         middle = 0.5 * (start_s + end_s)
         nearest = float(times_s[np.abs(times_s - middle).argmin()])
         hold_start, hold_end = min(hold_start, nearest), max(hold_end, nearest)
@@ -494,23 +526,29 @@ def _brows(
 
 
 def _blink_times(duration_s: float, phrases: list[Phrase], rng: np.random.Generator) -> np.ndarray:
-    """Times (s) of blink closure: at phrase ends with BOUNDARY_BLINK_PROBABILITY, and at
-    random (Poisson) to make up BLINKS_PER_MIN, never closer than BLINK_MIN_GAP_S."""
+    """Times (s) of blink closure for one talker: a Poisson number of blinks at the talker's
+    rate (BLINKS_PER_MIN, spread by BLINK_RATE_SPREAD), first at phrase ends (each with
+    BOUNDARY_BLINK_PROBABILITY), the rest at random times; never closer than BLINK_MIN_GAP_S."""
+    rate_per_min = BLINKS_PER_MIN * float(np.exp(BLINK_RATE_SPREAD * rng.normal()))
+    wanted = rng.poisson(rate_per_min / 60.0 * duration_s)
     boundary = [
         p.end_s + rng.uniform(0.05, 0.3)
         for p in phrases
         if rng.random() < BOUNDARY_BLINK_PROBABILITY
     ]
-    # The refractory gap removes some candidates; the random rate is raised to make up for it.
-    wanted = BLINKS_PER_MIN / 60.0 * duration_s * 1.35
-    n_random = rng.poisson(max(wanted - len(boundary), 0.05 * duration_s))
-    candidates = [(t, 0) for t in boundary] + [
-        (t, 1) for t in rng.uniform(0.3, max(duration_s, 0.31), n_random)
-    ]
     chosen: list[float] = []
+
+    def fits(t: float) -> bool:
+        return 0.0 < t < duration_s and all(abs(t - c) >= BLINK_MIN_GAP_S for c in chosen)
+
     # Boundary blinks first: they are the ones that carry meaning.
-    for t, _ in sorted(candidates, key=lambda c: (c[1], c[0])):
-        if t < duration_s and all(abs(t - c) >= BLINK_MIN_GAP_S for c in chosen):
+    for t in boundary:
+        if len(chosen) < wanted and fits(t):
+            chosen.append(t)
+    for t in rng.uniform(0.3, max(duration_s, 0.31), 20 * wanted + 20):
+        if len(chosen) >= wanted:
+            break
+        if fits(t):
             chosen.append(t)
     return np.sort(np.asarray(chosen))
 
@@ -565,6 +603,7 @@ def _head(
     liveliness: float,
 ) -> np.ndarray:
     """(T, 6) head pose around the rest pose pose0."""
+    liveliness = liveliness * float(np.exp(HEAD_SPREAD * rng.normal()))  # this talker's
     n_grid = int(np.ceil(duration_s * CONTROL_RATE_HZ)) + 2
     grid = np.arange(n_grid) / CONTROL_RATE_HZ
     drift = np.stack(
@@ -575,17 +614,21 @@ def _head(
         ],
         1,
     )
-    # Each phrase settles into an orientation of its own.
+    # Each phrase settles into an orientation of its own: the head turns during the phrase's
+    # first PHRASE_TURN_S and holds there through the pause after it (talkers move their heads
+    # while they speak, far less in pauses: Hadar et al. 1983).
     offsets = np.zeros((n_grid, 3))
+    previous = np.zeros(3)
     for phrase in phrases:
         turn = rng.normal(0.0, 1.0, 3) * [PHRASE_TURN_DEG[a] for a in ("yaw", "pitch", "roll")]
-        offsets += turn * _hold_envelope(grid, phrase.start_s, phrase.end_s, 0.4, 0.6)[:, None]
+        offsets += (turn - previous) * _ramp((grid - phrase.start_s) / PHRASE_TURN_S)[:, None]
+        previous = turn
     speaking = np.zeros(n_grid)
     for phrase in phrases:
         speaking = np.maximum(
-            speaking, _hold_envelope(grid, phrase.start_s, phrase.end_s, 0.3, 0.5)
+            speaking, _hold_envelope(grid, phrase.start_s, phrase.end_s, 0.15, 0.3)
         )
-    motion = (drift + offsets) * (SILENT_HEAD + (1 - SILENT_HEAD) * speaking)[:, None]
+    motion = drift * (SILENT_HEAD + (1 - SILENT_HEAD) * speaking)[:, None] + offsets
 
     nod = np.zeros(n_grid)
     lean = np.zeros(n_grid)

@@ -3,8 +3,10 @@
 A phoneme name (IPA as eSpeak NG writes it, or CMU ARPAbet as many TTS engines and aligners
 write it) is split into its sounds (`aɪ` → a, ɪ; `ts` → t, s), each sound maps to one of the 15
 visemes of Meta's Oculus Lipsync set (sil, PP, FF, TH, DD, kk, CH, SS, nn, RR, aa, E, ih, oh,
-ou), and each viseme to target values of the ARKit mouth blendshapes as the face latent authors
-them (jawOpen, mouthClose, mouthFunnel, mouthPucker, mouthRollLower, mouthStretch…).
+ou), and each sound to target values of the ARKit mouth blendshapes (jawOpen, mouthClose,
+mouthFunnel, mouthPucker, mouthLowerDown…) measured on a real speaker
+(`openvasa.motion.articulation`): the speaker's own for the sounds they said, the viseme's for
+the others, with each vowel's jaw set by its height and rounding added to rounded vowels.
 
 Coarticulation follows Cohen & Massaro's dominance model (1993, "Modeling coarticulation in
 synthetic visual speech"): every sound pulls each articulator towards its target with a
@@ -23,36 +25,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openvasa.latent.motion import ARKIT_BLENDSHAPES, BLENDSHAPE_INDEX
+from openvasa.latent.motion import ARKIT_BLENDSHAPES
+from openvasa.motion.articulation import VOWEL_HEIGHTS, articulation
 
 VISEMES: tuple[str, ...] = (
     "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou",
 )  # fmt: skip
 
-# ARKit targets per viseme at full articulation. A name ending in "*" sets both its Left and
-# Right shapes. jawOpen 1 is the widest human mouth (about 45 mm), so conversational vowels sit
-# at 0.15–0.5. The sil target presses the lips lightly: the face latent's neutral shape keeps
-# the photo's relaxed sliver between the lips, which closed lips do not show.
-_VISEME_TARGETS: dict[str, dict[str, float]] = {
-    "sil": {"mouthPress*": 0.35},
-    "PP": {"jawOpen": 0.04, "mouthClose": 0.04, "mouthPress*": 0.5},
-    "FF": {"jawOpen": 0.09, "mouthClose": 0.03, "mouthRollLower": 0.8, "mouthUpperUp*": 0.3},
-    "TH": {"jawOpen": 0.12, "mouthStretch*": 0.1, "tongueOut": 0.25},
-    "DD": {"jawOpen": 0.13, "mouthStretch*": 0.1},
-    "kk": {"jawOpen": 0.17},
-    "CH": {"jawOpen": 0.1, "mouthFunnel": 0.45, "mouthPucker": 0.3, "mouthShrugUpper": 0.25},
-    "SS": {"jawOpen": 0.05, "mouthStretch*": 0.3},
-    "nn": {"jawOpen": 0.11},
-    "RR": {"jawOpen": 0.12, "mouthFunnel": 0.3, "mouthPucker": 0.25},
-    "aa": {"jawOpen": 0.5, "mouthLowerDown*": 0.1},
-    "E": {"jawOpen": 0.3, "mouthStretch*": 0.3},
-    "ih": {"jawOpen": 0.16, "mouthStretch*": 0.4, "mouthSmile*": 0.1},
-    "oh": {"jawOpen": 0.34, "mouthFunnel": 0.55, "mouthPucker": 0.25},
-    "ou": {"jawOpen": 0.12, "mouthPucker": 0.8, "mouthFunnel": 0.3},
-}
-
-# Lip rounding added to a spread or neutral vowel to make its rounded partner (y, ø, œ, ʏ).
-_ROUNDING = {"mouthPucker": 0.6, "mouthFunnel": 0.25, "mouthStretchLeft": -0.3}
+# The mouth targets themselves are a real speaker's, measured on GRID (see
+# `openvasa.motion.articulation`): per sound where the speaker said it, per viseme for the
+# sounds of other languages, with the jaw set by vowel height and rounding added for rounded
+# vowels that English lacks. Targets are changes from the mouth at rest; the rest ("sil") is the
+# neutral face, and the teacher closes the lips in pauses and for /p b m/ on top.
+_TABLE = articulation()
 
 # IPA base symbol → (viseme, rounding 0–1). Diacritics are removed before the look-up.
 _IPA: dict[str, tuple[str, float]] = {}
@@ -68,8 +53,8 @@ for _symbols, _viseme, _round in (
     ("ʂʐɕʑç", "CH", 0.0),
     ("szʦʣ", "SS", 0.0),
     ("nɲŋɳɴlɫɬɮʎʟ", "nn", 0.0),
-    ("ɹɻr", "RR", 0.0),
-    ("ɾɽ", "DD", 0.0),
+    ("ɹɻ", "RR", 0.0),  # English /r/: the lips round and narrow (measured)
+    ("rɾɽ", "DD", 0.0),  # trills and taps: the tongue tip, lips free
     ("aäɑɐæɶ", "aa", 0.0),
     ("ʌ", "aa", 0.0),
     ("eɛəɜɘɚɝ", "E", 0.0),
@@ -162,20 +147,16 @@ def phoneme_sounds(phoneme: str) -> list[Sound]:
     return sounds
 
 
-def _vector(targets: dict[str, float]) -> np.ndarray:
-    vector = np.zeros(len(ARKIT_BLENDSHAPES), np.float32)
-    for name, value in targets.items():
-        names = [name[:-1] + "Left", name[:-1] + "Right"] if name.endswith("*") else [name]
-        for each in names:
-            vector[BLENDSHAPE_INDEX[each]] += value
-    return vector
+VISEME_TARGETS: dict[str, np.ndarray] = {
+    "sil": np.zeros(len(ARKIT_BLENDSHAPES), np.float32),
+    **{v: np.clip(t, 0.0, 1.0) for v, t in _TABLE.visemes.items() if v != "sil"},
+}
+"""Viseme name → (52,) ARKit target coefficients (measured; see the module docstring)."""
+missing = set(VISEMES) - set(VISEME_TARGETS)
+if missing:
+    raise RuntimeError(f"The articulation table lacks visemes {sorted(missing)}.")
 
-
-VISEME_TARGETS: dict[str, np.ndarray] = {v: _vector(t) for v, t in _VISEME_TARGETS.items()}
-"""Viseme name → (52,) ARKit target coefficients."""
-_ROUNDING_VECTOR = _vector(_ROUNDING)
-
-JAW = BLENDSHAPE_INDEX["jawOpen"]
+JAW = ARKIT_BLENDSHAPES.index("jawOpen")
 # Every mouth shape the visemes drive; the rest of the face belongs to other parts.
 MOUTH_CHANNELS = np.array(
     sorted({i for vector in VISEME_TARGETS.values() for i in np.nonzero(vector)[0]} | {JAW})
@@ -184,13 +165,18 @@ LIP_CHANNELS = np.array([i for i in MOUTH_CHANNELS if i != JAW])
 
 
 def sound_targets(sound: Sound) -> np.ndarray:
-    """(52,) target coefficients of one sound."""
-    target = VISEME_TARGETS[sound.viseme].copy()
+    """(52,) target coefficients of one sound: the real speaker's for a sound they said, else
+    its viseme's, with a vowel's jaw set by its height and rounding added where it rounds."""
+    measured = _TABLE.sounds.get(sound.symbol)
+    target = (measured if measured is not None else VISEME_TARGETS[sound.viseme]).copy()
+    height = VOWEL_HEIGHTS.get(sound.symbol)
+    if height is not None and sound.is_vowel:  # one jaw per height, in every language
+        target[JAW] = _TABLE.vowel_jaw[height]
     if sound.rounding:
-        target += sound.rounding * _ROUNDING_VECTOR
+        target = target + sound.rounding * _TABLE.rounding
     if sound.symbol in "ɸβ":  # lips narrowed, not closed
-        target = VISEME_TARGETS["ou"] * 0.3 + VISEME_TARGETS["PP"] * 0.5
-    return np.clip(target, 0.0, 1.0)
+        target = _TABLE.visemes["ou"] * 0.3 + _TABLE.visemes["PP"] * 0.5
+    return np.clip(target, 0.0, 1.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -221,6 +207,21 @@ _DOMINANCE = {
 }
 
 
+def _scaled(d: Dominance, rate: float) -> Dominance:
+    lips = d.lips_anticipation_per_s
+    return Dominance(
+        d.jaw,
+        d.lips,
+        d.anticipation_per_s * rate,
+        d.carryover_per_s * rate,
+        None if lips is None else lips * rate,
+    )
+
+
+# The decay rates, as a whole, are those that fit the real speaker best (the table's rate_scale).
+_DOMINANCE = {k: _scaled(d, _TABLE.rate_scale) for k, d in _DOMINANCE.items()}
+
+
 def sound_dominance(sound: Sound | None) -> Dominance:
     """The dominance of a sound; None stands for silence."""
     if sound is None:
@@ -243,13 +244,44 @@ def sound_dominance(sound: Sound | None) -> Dominance:
 
 @dataclass
 class Segment:
-    """One sound (or silence, sound=None) over [start_s, end_s), with its target (52,)."""
+    """One sound (or silence, sound=None) over [start_s, end_s), with its target (52,);
+    jaw_gain: how much stress and loudness scaled the target's jawOpen."""
 
     sound: Sound | None
     start_s: float
     end_s: float
     target: np.ndarray
     dominance: Dominance
+    jaw_gain: float = 1.0
+
+
+def _reach_s(d: Dominance) -> float:
+    """How far from its core a dominance stays above 1 % of its strength."""
+    lips_anticipation = d.lips_anticipation_per_s or d.anticipation_per_s
+    return 4.6 / min(d.anticipation_per_s, d.carryover_per_s, lips_anticipation)
+
+
+def _dominances(segment: Segment, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(jaw, lips) dominance of one segment at times t (s): flat over the segment's central
+    half, decaying exponentially outside it."""
+    d = segment.dominance
+    quarter = 0.25 * (segment.end_s - segment.start_s)
+    core_start, core_end = segment.start_s + quarter, segment.end_s - quarter
+    lips_anticipation = d.lips_anticipation_per_s or d.anticipation_per_s
+    before = np.maximum(core_start - t, 0.0)
+    after = np.maximum(t - core_end, 0.0)
+    jaw = d.jaw * np.exp(-d.anticipation_per_s * before - d.carryover_per_s * after)
+    lips = d.lips * np.exp(-lips_anticipation * before - d.carryover_per_s * after)
+    return jaw, lips
+
+
+def _span(segment: Segment, times_s: np.ndarray) -> tuple[int, int]:
+    reach = _reach_s(segment.dominance)
+    quarter = 0.25 * (segment.end_s - segment.start_s)
+    first, last = np.searchsorted(
+        times_s, [segment.start_s + quarter - reach, segment.end_s - quarter + reach]
+    )
+    return int(first), int(last)
 
 
 def coarticulate(segments: list[Segment], times_s: np.ndarray) -> np.ndarray:
@@ -258,7 +290,7 @@ def coarticulate(segments: list[Segment], times_s: np.ndarray) -> np.ndarray:
     `MOUTH_CHANNELS` stay 0.
 
     Each segment's dominance is flat over its central half and decays exponentially outside
-    it; segments further than `REACH_S` away are ignored (their dominance is below 1 %).
+    it; segments further than their reach are ignored (their dominance is below 1 %).
     """
     times_s = np.asarray(times_s, np.float64)
     n = len(times_s)
@@ -266,19 +298,10 @@ def coarticulate(segments: list[Segment], times_s: np.ndarray) -> np.ndarray:
     total_jaw = np.full(n, 1e-9)
     total_lips = np.full(n, 1e-9)
     for segment in segments:
-        d = segment.dominance
-        quarter = 0.25 * (segment.end_s - segment.start_s)
-        core_start, core_end = segment.start_s + quarter, segment.end_s - quarter
-        lips_anticipation = d.lips_anticipation_per_s or d.anticipation_per_s
-        reach = 4.6 / min(d.anticipation_per_s, d.carryover_per_s, lips_anticipation)
-        first, last = np.searchsorted(times_s, [core_start - reach, core_end + reach])
+        first, last = _span(segment, times_s)
         if last <= first:
             continue
-        t = times_s[first:last]
-        before = np.maximum(core_start - t, 0.0)
-        after = np.maximum(t - core_end, 0.0)
-        jaw = d.jaw * np.exp(-d.anticipation_per_s * before - d.carryover_per_s * after)
-        lips = d.lips * np.exp(-lips_anticipation * before - d.carryover_per_s * after)
+        jaw, lips = _dominances(segment, times_s[first:last])
         total_jaw[first:last] += jaw
         total_lips[first:last] += lips
         weighted[first:last, JAW] += jaw * segment.target[JAW]
@@ -287,3 +310,22 @@ def coarticulate(segments: list[Segment], times_s: np.ndarray) -> np.ndarray:
     mouth[:, JAW] = weighted[:, JAW] / total_jaw
     mouth[:, LIP_CHANNELS] = weighted[:, LIP_CHANNELS] / total_lips[:, None]
     return mouth.astype(np.float32)
+
+
+def coarticulation_weights(
+    segments: list[Segment], times_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weights `coarticulate` gives each segment's target: (jaw, lips), each
+    (len(times_s), len(segments)) and summing to 1 over the segments at each time. The mouth
+    is then `jaw @ targets[:, JAW]` and `lips @ targets[:, lip channel]` — linear in the
+    targets, which is how `tools/measure_articulation.py` fits them to a real speaker."""
+    times_s = np.asarray(times_s, np.float64)
+    jaw = np.zeros((len(times_s), len(segments)))
+    lips = np.zeros_like(jaw)
+    for k, segment in enumerate(segments):
+        first, last = _span(segment, times_s)
+        if last > first:
+            jaw[first:last, k], lips[first:last, k] = _dominances(segment, times_s[first:last])
+    jaw /= np.maximum(jaw.sum(1, keepdims=True), 1e-9)
+    lips /= np.maximum(lips.sum(1, keepdims=True), 1e-9)
+    return jaw, lips
