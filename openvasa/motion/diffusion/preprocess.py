@@ -30,7 +30,10 @@ from openvasa.timing import frame_count
 MIN_FACE_FRACTION = 0.9
 # Shorter clips hold no training window (the model's windows are 50 frames).
 MIN_FRAMES = 50
-CLIPS_PER_SHARD = 100
+CLIPS_PER_SHARD = 50
+# BLAS libraries start a thread per core in every process; with one process per core they
+# spin against each other (the encoder's least-squares fits ran 4x slower on a busy machine).
+_ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 class SkippedClip(OpenvasaError):
@@ -71,7 +74,7 @@ def preprocess_video(path: str | os.PathLike[str]) -> dict:
     """
     from openvasa.errors import NoFaceError
     from openvasa.evaluation.signals import face_signals, video_audio
-    from openvasa.motion.diffusion.engine import audio_features
+    from openvasa.motion.diffusion.features import audio_features
 
     # The folder too: GRID's speakers share sentence codes (s1/bbaf2n, s26/bbaf2n).
     name = f"{Path(path).parent.name}/{Path(path).name}"
@@ -191,11 +194,21 @@ def preprocess(
     done = 0
     written: list[Path] = [s for s in shards if s.exists()]
     skipped = 0
-    pool = (
-        ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker)
-        if jobs > 1
-        else None
-    )
+    pool = None
+    if jobs > 1:
+        saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+        os.environ.update(_ONE_THREAD)  # the spawned workers read them as they start
+        try:
+            pool = ProcessPoolExecutor(
+                jobs, mp_context=get_context("spawn"), initializer=_init_worker
+            )
+            pool.submit(int).result()  # start the workers now, while the variables hold
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     try:
         for k in todo:
             results = (

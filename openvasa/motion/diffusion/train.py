@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class TrainConfig:
     # them from the synthetic corpus (GRID's readers hold still and look at a script).
     real_head_weight: float = 1.0
     mouth_weight: float = 1.0  # loss weight of the jaw and mouth blendshapes, all clips
+    keep_checkpoints: bool = False  # also keep OUT/step<N>.pt at every save (for curves)
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -137,6 +139,14 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     dim_weight[MOUTH_DIMS] = config.mouth_weight
     real_weight = dim_weight.clone()
     real_weight[HEAD_AND_EYE_DIMS] = config.real_head_weight
+    if clips.real.any():
+        # Real faces move dimensions that the teacher hardly moves (jawForward, mouthDimple…):
+        # in the teacher's units their errors would swamp the rest. On real clips each
+        # dimension's error counts in the real data's own spread where that is the wider.
+        frames = np.repeat(clips.real, np.diff(clips.clip_starts))
+        real_std = np.maximum(clips.motion[frames].std(0), 1e-6)
+        spread = np.minimum(1.0, (std / real_std) ** 2).astype(np.float32)
+        real_weight *= torch.as_tensor(spread, device=device)
     rng = np.random.default_rng(config.seed * 7919 + rank + step)
     stats = {
         k: torch.tensor(v, device=device)
@@ -242,6 +252,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                     audio_std,
                     clips.fps,
                 )
+                if config.keep_checkpoints:
+                    shutil.copyfile(last, out / f"step{step}.pt")
     if bar is not None:
         bar.close()
     checksum = float(sum(p.detach().double().sum().item() for p in model.parameters()))
@@ -308,6 +320,11 @@ def add_arguments(parser) -> None:
         default=defaults.mouth_weight,
         help="loss weight of the jaw and mouth blendshapes",
     )
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep a copy of the checkpoint at every save (OUT/step<N>.pt)",
+    )
     parser.add_argument("--d-model", type=int, default=model.d_model)
     parser.add_argument("--layers", type=int, default=model.layers)
     parser.add_argument("--heads", type=int, default=model.heads)
@@ -338,6 +355,7 @@ def config_from_args(args) -> TrainConfig:
         real_fraction=args.real_fraction,
         real_head_weight=args.real_head_weight,
         mouth_weight=args.mouth_weight,
+        keep_checkpoints=args.keep_checkpoints,
         model=model,
     )
 

@@ -1,0 +1,64 @@
+"""Plot GRID val lip sync against training steps for fine-tuning runs.
+
+    .venv/bin/python tools/grid_training_curve.py RUN_DIR… --out docs/grid_training_curve.png
+
+Each RUN_DIR holds proxy_val.jsonl, one line per checkpoint as tools/grid_motion_proxy.py
+writes it (checkpoints named step<N>.pt); the shipped model before fine-tuning is step 0
+(`--base FIGURE`). Labels come from each run's train_config. GRID corpus: Cooke et al. 2006,
+CC BY 4.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--base", type=float, help="the shipped model's figure (step 0)")
+    args = parser.parse_args()
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    for run in args.runs:
+        lines = [json.loads(x) for x in (run / "proxy_val.jsonl").read_text().splitlines()]
+        points = sorted(
+            (int(re.search(r"step(\d+)", line["checkpoint"]).group(1)), line["mean"])
+            for line in lines
+        )
+        if args.base is not None:
+            points.insert(0, (0, args.base))
+        config = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["train_config"]
+        label = (
+            f"{run.name}: real share {config['real_fraction']}, "
+            f"mouth weight {config['mouth_weight']:g}"
+        )
+        ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xlabel("fine-tuning steps (batch 32) from the shipped model")
+    ax.set_ylabel("GRID val jawOpen r (best lag ±3)")
+    ax.set_title("Fine-tuned on GRID s1 + the synthetic corpus; val speakers unseen", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.text(0.01, 0.01, "GRID corpus (Cooke et al. 2006), CC BY 4.0", fontsize=6, color="gray")
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.stem}.tmp.png")
+    fig.savefig(tmp)
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
