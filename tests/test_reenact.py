@@ -5,6 +5,7 @@ animation follows the clip far better than a still frame does."""
 import csv
 import json
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -102,11 +103,15 @@ def test_side_by_side_and_tables_are_written(from_start, clip):
 
 def test_from_open_starts_at_the_widest_mouth(clip, tmp_path, capsys):
     argv = ["eval", "reenact", str(clip), "--from-open", "--absolute-motion", "--out"]
-    assert main([*argv, str(tmp_path), "-q"]) == 0
+    credit = "astronaut: scikit-image's data.astronaut(), public domain (NASA)"
+    assert main([*argv, str(tmp_path), "--credit", credit, "-q"]) == 0
     printed = capsys.readouterr().out
     assert "mean still K" in printed and "gain" in printed
     saved = json.loads((tmp_path / "reenact.json").read_text())
     assert saved["mode"] == "from the most open-mouthed frame, absolute motion"
+    assert saved["credit"] == credit
+    with av.open(str(tmp_path / "astronaut_talks_reenact.mp4")) as container:
+        assert credit in container.metadata["comment"]
     (result,) = saved["clips"]
     assert abs(result["from_frame"] - WIDEST_FRAME) <= 1
     # Held still, the open mouth never closes (measured 20.6 dB); animated, it does (27.5 dB).

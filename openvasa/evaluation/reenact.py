@@ -105,6 +105,7 @@ class ReenactReport:
     clips: list[ClipReenactment]
     mode: str  # "from frame K" or "from the most open-mouthed frame"
     warnings: list[str] = field(default_factory=list)
+    credit: str | None = None  # the source videos' attribution
 
     def mean(self, which: str) -> dict[str, float]:
         """Mean of each measure over the clips (NaN-aware: blink F1 of clips with blinks)."""
@@ -167,6 +168,7 @@ class ReenactReport:
             "mean": {"rendered": self.mean("rendered"), "still": self.mean("still")},
             "gain": self.gain(),
             "warnings": self.warnings,
+            "credit": self.credit,
         }
 
 
@@ -341,12 +343,15 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame[: height - height % 2, : width - width % 2]
 
 
-def _write_video(path: Path, frames: Sequence[np.ndarray], fps: float, audio=None, crf=18):
+def _write_video(
+    path: Path, frames: Sequence[np.ndarray], fps: float, audio=None, comment: str = ""
+) -> None:
     from openvasa.io.video import VideoWriter
 
     first = _even(frames[0])
     size = (first.shape[1], first.shape[0])
-    with VideoWriter(path, fps=fps, size=size, audio=audio, crf=crf) as writer:
+    metadata = {"comment": comment} if comment else None
+    with VideoWriter(path, fps=fps, size=size, audio=audio, crf=18, metadata=metadata) as writer:
         for frame in frames:
             writer.write(np.ascontiguousarray(_even(frame)))
 
@@ -410,6 +415,7 @@ def reenact_clip(
     absolute: bool = False,
     generator=None,
     side_by_side: PathLike | None = None,
+    credit: str | None = None,
     name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ClipReenactment:
@@ -418,9 +424,10 @@ def reenact_clip(
     from_frame: K, the frame to animate (0-based); from_open: use the clip's most
     open-mouthed frame instead. absolute: drive with each frame's encoded latents as they
     are, rather than frame K's own latents plus each frame's change from frame K (relative,
-    the default, as LivePortrait drives). side_by_side: write real | rendered there (MP4, with the
-    clip's audio). Raises OpenvasaError for unreadable videos, videos without a face, or a
-    frame K out of range or without a face.
+    the default, as LivePortrait drives). side_by_side: write real | rendered there (MP4,
+    with the clip's audio); credit: the source's attribution, written into that MP4 (its
+    left half is the real video). Raises OpenvasaError for unreadable videos, videos
+    without a face, or a frame K out of range or without a face.
     """
     from openvasa.io.video import probe_media, read_video
     from openvasa.pipeline import Generator
@@ -562,7 +569,10 @@ def reenact_clip(
         target_path = Path(side_by_side)
         target_path.parent.mkdir(parents=True, exist_ok=True)
         pairs = [np.concatenate([a, b], axis=1) for a, b in zip(frames, rendered, strict=True)]
-        _write_video(target_path, pairs, fps, audio=video_audio(path))
+        comment = f"openvasa eval reenact of {path.name}: real | rendered from frame {k}."
+        if credit:
+            comment += f" Source: {credit}"
+        _write_video(target_path, pairs, fps, audio=video_audio(path), comment=comment)
         written = str(target_path)
     return ClipReenactment(
         name=name or path.stem,
@@ -602,6 +612,7 @@ def reenact_videos(
     from_frame: int | None = None,
     from_open: bool = False,
     absolute: bool = False,
+    credit: str | None = None,
     progress: ProgressFactory | None = None,
 ) -> ReenactReport:
     """Reenact every video; write `<clip>_reenact.mp4` (real | rendered) per clip and
@@ -635,13 +646,14 @@ def reenact_videos(
                 absolute=absolute,
                 generator=generator,
                 side_by_side=out / f"{name}_reenact.mp4",
+                credit=credit,
                 name=name,
                 progress=update,
             )
         )
     mode = "from the most open-mouthed frame" if from_open else f"from frame {from_frame or 0}"
     mode += ", absolute motion" if absolute else ", relative motion"
-    report = ReenactReport(clips, mode)
+    report = ReenactReport(clips, mode, credit=credit)
     _write_tables(report, out)
     return report
 

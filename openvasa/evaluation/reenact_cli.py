@@ -34,6 +34,12 @@ def add_reenact_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         help="drive with every frame's encoded latents as they are (default: frame K's own "
         "latents plus each frame's change from frame K)",
     )
+    reenact.add_argument(
+        "--credit",
+        metavar="TEXT",
+        help="the videos' attribution (e.g. their licence), written into every side-by-side "
+        "MP4 and reenact.json",
+    )
     # SUPPRESS: an --out or -q given before `reenact` is kept rather than reset.
     reenact.add_argument("--out", type=Path, metavar="DIR", default=argparse.SUPPRESS)
     reenact.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
@@ -53,6 +59,7 @@ def cmd_reenact(args: argparse.Namespace, progress) -> int:
         from_frame=args.from_frame,
         from_open=args.from_open,
         absolute=args.absolute_motion,
+        credit=args.credit,
         progress=progress,
     )
     for warning in report.warnings:
