@@ -124,3 +124,25 @@ def test_real_fraction_sets_the_share_of_real_windows(tmp_path):
     assert abs(by_frames - 81 / (381 + 81)) < 0.03
     half = WindowSampler(clips, 20, 4, seed=0, real_fraction=0.5).batch(4000)["real"].mean()
     assert abs(half - 0.5) < 0.03
+
+
+def test_export_keeps_the_raw_weights_when_asked(tmp_path):
+    import torch
+
+    from openvasa.motion.diffusion.checkpoint import load_checkpoint
+    from openvasa.motion.diffusion.train import export_checkpoint
+
+    _shard(tmp_path / "data", "toy", frames=80)
+    config = TrainConfig(
+        data=str(tmp_path / "data"), out=str(tmp_path / "run"), steps=5, batch=4, model=TINY
+    )
+    last = train(config, progress=False)
+    full = load_checkpoint(last)
+    for weights in ("ema", "raw"):
+        export_checkpoint(last, tmp_path / f"{weights}.pt", weights)
+        slim = load_checkpoint(tmp_path / f"{weights}.pt")
+        assert slim["exported_weights"] == weights
+        for name, value in slim["ema"].items():
+            torch.testing.assert_close(value.float(), full[weights][name].half().float())
+    with pytest.raises(OpenvasaError, match="'ema' or 'raw'"):
+        export_checkpoint(last, tmp_path / "x.pt", "best")

@@ -42,6 +42,12 @@ def add_commands(sub) -> None:
     motion.add_argument(
         "--export", metavar="FILE", help="also write a slim half-precision copy for inference"
     )
+    motion.add_argument(
+        "--export-weights",
+        choices=("ema", "raw"),
+        default="ema",
+        help="weights to export: the EMA (default) or the last raw weights (short fine-tuning)",
+    )
 
     pre = sub.add_parser("preprocess", help="talking videos → training shards (motion + audio)")
     pre.add_argument("videos", nargs="+", help="video files with a talking face and its voice")
@@ -71,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     last = train(config_from_args(args))
     if args.export:
-        export_checkpoint(last, args.export)
+        export_checkpoint(last, args.export, args.export_weights)
     print(f"wrote {last}")
     return 0
 

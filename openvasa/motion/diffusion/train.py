@@ -403,11 +403,18 @@ def _log_writer(out: Path):
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def export_checkpoint(source: str | Path, target: str | Path) -> None:
-    """Keep only what inference needs (EMA weights, configs, statistics) in half precision."""
+def export_checkpoint(source: str | Path, target: str | Path, weights: str = "ema") -> None:
+    """Keep only what inference needs (weights, configs, statistics) in half precision.
+
+    weights: "ema" (the running average) or "raw" (the optimiser's last weights: after a
+    short fine-tuning run the EMA still holds mostly the starting model)."""
+    if weights not in ("ema", "raw"):
+        raise OpenvasaError(f"Export weights must be 'ema' or 'raw', not {weights!r}.")
     state = load_checkpoint(source)
     slim = {k: state[k] for k in ("version", "step", "model_config", "train_config", "stats")}
-    slim["ema"] = {k: v.half() if v.is_floating_point() else v for k, v in state["ema"].items()}
+    slim["exported_weights"] = weights
+    chosen = state[weights]
+    slim["ema"] = {k: v.half() if v.is_floating_point() else v for k, v in chosen.items()}
     tmp = Path(target).with_name(f".{Path(target).name}.tmp")
     torch.save(slim, tmp)
     tmp.replace(target)
