@@ -587,6 +587,26 @@ def speech_onsets(clips: list[Clip]) -> list[float]:
     return leads
 
 
+def speech_offsets(clips: list[Clip]) -> list[float]:
+    """How long after the last sound of a clip the lips are closed again (s): where the lip
+    gap falls through the clip's closed threshold (see `closed_threshold`)."""
+    from openvasa.motion.articulation import lip_gap
+
+    delays = []
+    for clip in clips:
+        last = clip.events[-1]
+        gap = lip_gap(clip.real)
+        level = closed_threshold(gap)
+        t = clip.times
+        after = np.flatnonzero(t >= last.end_s - 0.1)
+        if clip.times[-1] - last.end_s < 0.5 or not len(after):
+            continue
+        closed = [i for i in after if gap[i] < level and i > 0 and gap[i - 1] >= level]
+        if closed and t[closed[0]] - last.end_s < 1.0:
+            delays.append(_crossing(gap, t, closed[0] - 1, closed[0], level) - last.end_s)
+    return delays
+
+
 # --- the table -----------------------------------------------------------------------------
 def _rounded(vector: np.ndarray) -> dict[str, float]:
     from openvasa.motion.articulation import FIT_CHANNELS, channel_columns
@@ -725,6 +745,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     closures = bilabial_closures(fitted)
     strict = bilabial_closures(fitted, 0.1)
     onsets = speech_onsets(fitted)
+    offsets = speech_offsets(fitted)
     onset_errors = [v for e in closures.values() for v in e["onset"]]
     release_errors = [v for e in closures.values() for v in e["release"]]
     held = [v for e in closures.values() for v in e["held"]]
@@ -759,6 +780,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             },
             "min_closure_s": round(float(np.percentile(held, 10)) if held else 0.03, 3),
             "prepare_s": median(onsets),
+            "relax_s": median(offsets),
         },
         "measured": {
             "fit_r_fitted": round(r_fit, 3),
@@ -787,6 +809,13 @@ def cmd_measure(args: argparse.Namespace) -> int:
                     "closed_median_s": median(e["held"]),
                 }
                 for p, e in sorted(strict.items())
+            },
+            "speech_offset_closure_s": {
+                "n": len(offsets),
+                "median": median(offsets),
+                "quartiles": [round(float(q), 3) for q in np.percentile(offsets, [25, 75])]
+                if offsets
+                else [],
             },
             "speech_onset_lead_s": {
                 "n": len(onsets),
@@ -847,7 +876,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("rounding (added to a spread vowel): " + json.dumps(raw["rounding"]))
     print("timing: " + json.dumps(raw["timing"]))
     measured = raw.get("measured", {})
-    for key in ("bilabials", "bilabials_at_10_percent", "speech_onset_lead_s"):
+    for key in (
+        "bilabials",
+        "bilabials_at_10_percent",
+        "speech_onset_lead_s",
+        "speech_offset_closure_s",
+    ):
         if key in measured:
             print(f"{key}: {json.dumps(measured[key])}")
     print(

@@ -12,7 +12,8 @@ force-aligned with PocketSphinx:
 - lip rounding: what rounding adds to a spread vowel (u minus i), for rounded vowels that
   English lacks (y, ø, œ …);
 - timing: how early the mouth moves before the sound, when the lips close and open around
-  /p b m/, and how long before speech the lips part after a pause.
+  /p b m/, how long before speech the lips part after a pause and how soon after it they
+  close again.
 
 The teacher reads it through `openvasa.motion.visemes`, so eSpeak NG's phonemes in any
 language move the mouth the way a real speaker's does.
@@ -73,7 +74,8 @@ def channel_columns(name: str) -> list[int]:
 
 
 @lru_cache(maxsize=1)
-def _lip_gap_per_unit() -> np.ndarray:
+def lip_gap_per_unit() -> np.ndarray:
+    """(52,) how far one unit of each blendshape parts the inner lips, in face widths."""
     from openvasa.latent import topology as topo
     from openvasa.latent.blendshapes import blendshape_basis
 
@@ -88,7 +90,7 @@ def lip_gap(blendshapes: np.ndarray) -> np.ndarray:
     """(T,) how far blendshapes (T, 52) part the inner lips beyond the face's neutral shape,
     in face widths, on the template face (the mesh's own measure of mouth opening, the one
     that `openvasa eval` reads from tracked landmarks; it is linear in the blendshapes)."""
-    return np.asarray(blendshapes, np.float64) @ _lip_gap_per_unit()
+    return np.asarray(blendshapes, np.float64) @ lip_gap_per_unit()
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Articulation:
     closures: dict[str, tuple[float, float]]
     min_closure_s: float
     prepare_s: float
+    relax_s: float
     source: str
 
     def closure_s(self, symbol: str) -> tuple[float, float]:
@@ -140,6 +143,7 @@ def load_articulation(path: str | Path = TABLE_PATH) -> Articulation:
             closures={k: (float(v[0]), float(v[1])) for k, v in timing.get("closures", {}).items()},
             min_closure_s=float(timing["min_closure_s"]),
             prepare_s=float(timing["prepare_s"]),
+            relax_s=float(timing["relax_s"]),
             source=str(table["source"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as error:

@@ -28,10 +28,10 @@ from openvasa.latent import topology as topo
 from openvasa.latent.motion import MotionSequence
 
 # The mouth counts as open when the lips part by more than about 1.5 % of the face width:
-# jawOpen lowers the lower lip by about 0.2 face widths per unit, mouthClose cancels it on the
-# lips, and mouthFunnel parts the lips about a third as much as the jaw does.
+# jawOpen lowers the lower lip by about 0.17 face widths per unit, mouthClose cancels it on the
+# lips, mouthFunnel parts the lips about a third as much as the jaw does, and the lips' own
+# shapes (mouthLowerDown, mouthUpperUp …) part them further.
 MOUTH_OPEN_APERTURE = 0.08
-FUNNEL_APERTURE = 0.35
 # Lips closed: inner-lip gap of the rendered mesh at most this share of the face width.
 LIPS_CLOSED_GAP = 0.005
 # A frame is speech when the audio's energy (0–1 relative to the clip's speech level) is above
@@ -109,13 +109,14 @@ def delta_pose(motion: MotionSequence) -> float:
 
 
 def mouth_aperture(motion: MotionSequence) -> np.ndarray:
-    """(T,) how far the lips part, in jawOpen units: jawOpen − mouthClose + a third of
-    mouthFunnel."""
-    return (
-        motion.channel("jawOpen")
-        - motion.channel("mouthClose")
-        + FUNNEL_APERTURE * motion.channel("mouthFunnel")
-    )
+    """(T,) how far the lips part, in jawOpen units: the inner-lip gap that all the mouth's
+    blendshapes make on the template face (`openvasa.motion.articulation.lip_gap`; mostly
+    jawOpen − mouthClose + a third of mouthFunnel, and the lips' own raising and lowering)."""
+    from openvasa.latent.motion import BLENDSHAPE_INDEX
+    from openvasa.motion.articulation import lip_gap, lip_gap_per_unit
+
+    per_jaw = lip_gap_per_unit()[BLENDSHAPE_INDEX["jawOpen"]]
+    return (lip_gap(motion.blendshapes) / per_jaw).astype(np.float32)
 
 
 def mouth_open(motion: MotionSequence) -> np.ndarray:

@@ -58,11 +58,12 @@ CLOSING_S = 0.06
 OPENING_S = 0.05
 LIPS_TOUCH_EARLY_S = 0.010
 LIPS_PART_LATE_S = 0.006
-# Lips are closed in every pause at least this long (silence between phonemes, or a stretch of
-# quiet audio inside one), from RELAX_S after the sound stops until PREPARE_S before it resumes.
-# The lips part PAUSE_PREPARE_S before speech resumes (measured on the real speaker).
+# Lips are closed in every pause at least PAUSE_MIN_S long (silence between phonemes, or a
+# stretch of quiet audio inside one), from PAUSE_RELAX_S after the sound stops until
+# PAUSE_PREPARE_S before it resumes (both measured on the real speaker, whose lips are shut
+# by the time the sound ends; the closing ramp still takes one 25 fps frame at least).
 PAUSE_MIN_S = 0.15
-PAUSE_RELAX_S = 0.10
+PAUSE_RELAX_S = max(_TIMING.relax_s, 0.04)
 PAUSE_PREPARE_S = _TIMING.prepare_s
 QUIET_ENERGY = 0.03
 # Pressing the lips together as far as the neutral face's sliver needs, and a firmer press for
