@@ -7,14 +7,20 @@ the val/ speakers check that the shapes generalise.
 Three steps, each reading what the one before wrote:
 
     # 1. phones: force-align each clip's transcript with PocketSphinx (pip install pocketsphinx)
-    nice .venv/bin/python tools/measure_articulation.py align ../shared/grid \\
+    nice .venv/bin/python tools/measure_articulation.py align ../shared/grid \
         --out /work/data/articulation/phones.json
-    # 2. targets: fit the per-viseme mouth targets, the closures and the lead of the mouth
-    #    to speaker 1's tracked motion (shards of `openvasa preprocess`, which name their clips)
-    nice .venv/bin/python tools/measure_articulation.py measure /work/data/grid/train \\
-        --phones /work/data/articulation/phones.json --out openvasa/motion/articulation.json
-    # 3. check: the teacher's mouth from the aligned phones against the real mouth
-    nice .venv/bin/python tools/measure_articulation.py compare /work/data/grid/val \\
+    # 2. targets: fit the per-sound mouth targets, the closures and the lead of the mouth to
+    #    speaker 1's tracked motion (shards of `openvasa preprocess`, which name their clips),
+    #    holding back the clips of the first shard (never trained on by the motion model either)
+    nice .venv/bin/python tools/measure_articulation.py measure /work/data/grid/train \
+        --phones /work/data/articulation/phones.json \
+        --hold-back /work/data/grid/train/videos_0000_of_0001_0000.npz \
+        --out openvasa/motion/articulation.json
+    .venv/bin/python tools/measure_articulation.py show      # the table, per phoneme class
+    # 3. check: the teacher's mouth from the aligned phones against the real mouth (the lip
+    #    gap of the mesh, best lag within +-3 frames); --rendered N also renders N clips from
+    #    their first frame and tracks them with the face mesh, as `openvasa eval` does
+    nice .venv/bin/python tools/measure_articulation.py compare /work/data/grid/val \
         --phones /work/data/articulation/phones.json
 
 The transcript of a clip is the word list of its .align file, or the sentence its name codes
