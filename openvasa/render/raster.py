@@ -10,6 +10,9 @@ import numpy as np
 from numba import njit, prange
 
 SURFACE, MOUTH, EYE_RIGHT, EYE_LEFT = 0, 1, 2, 3
+# Lip gap (output pixels) below which the mouth interior fades to a closed seam: gone at this
+# gap, fully shown at twice it.
+LIP_SEAM_PX = 1.0
 
 
 @njit(cache=True, nogil=True)
@@ -72,137 +75,39 @@ def _sample(image, x, y, channel):
     return top * (1 - fy) + bottom * fy
 
 
-# Layout of the mouth shading constants (`Renderer._prepare_mouth`).
-M_FACE_WIDTH, M_TEETH_ACROSS, M_TEETH, M_CAVITY, M_TONGUE, M_SEAM = 0, 1, 2, 5, 8, 11
-M_SOFT, M_GRAIN, M_SEAM_PX, M_RATIO = 14, 15, 16, 17
-M_SIZE = 18
-
-
 @njit(inline="always")
-def _smoothstep(edge0, edge1, x):
-    t = min(max((x - edge0) / (edge1 - edge0 + 1e-9), 0.0), 1.0)
-    return t * t * (3.0 - 2.0 * t)
+def _mouth_colour(u, v, gap, x, mouth, channel):
+    """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
 
-
-@njit(inline="always")
-def _grain(x, y):
-    """A still pseudo-random value in [-1, 1] per output pixel (film grain, sensor noise)."""
-    h = (x * 374761393 + y * 668265263) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * 1274126177) & 0xFFFFFFFF
-    return ((h & 0xFFFF) / 32767.5) - 1.0
-
-
-@njit(inline="always")
-def _painted_mouth(u, v, gap, mouth, channel):
-    """Painted mouth interior at mouth coordinates (u across from corner to corner, v from
-    the upper lip to the lower), `gap` px between the lips here: upper teeth lit under the
-    lip's shadow, lower teeth in shadow, the cavity darker towards the back and the corners,
-    the tongue low in the middle. Every edge is soft over `mouth[M_SOFT]` px (the portrait's
-    own sharpness), so that nothing is sharper than the photo."""
-    face_width = mouth[M_FACE_WIDTH]
-    soft = mouth[M_SOFT]
+    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3)].
+    """
+    face_width = mouth[0]
     across = abs(2.0 * u - 1.0)
     # Teeth are tallest in front and hide behind the cheeks towards the corners.
     front = max(0.0, 1.0 - across * across) ** 1.5
     upper_teeth = 0.045 * face_width * front
-    lower_teeth = 0.025 * face_width * front * _smoothstep(0.05, 0.09, gap / face_width)
+    lower_teeth = 0.025 * face_width * front
     from_upper = v * gap
     from_lower = (1.0 - v) * gap
+    # Deeper in the mouth and towards its corners less light reaches: teeth fade into the
+    # cavity's colour there instead of turning grey.
     depth_shade = 1.0 - across**3
-    cavity_colour = mouth[M_CAVITY + channel]
-    teeth_colour = mouth[M_TEETH + channel]
-    # The back of the mouth, farthest from both lips, gets the least light.
-    inside = min(from_upper, from_lower) / max(0.5 * gap, 1e-6)
-    back = 1.0 - 0.45 * _smoothstep(0.1, 1.0, inside)
-    cavity = cavity_colour * (0.6 + 0.4 * depth_shade) * back
-    tongue = min(max((v - 0.55) * 5.0, 0.0), 1.0) * (1.0 - _smoothstep(0.55, 0.8, across))
-    value = cavity * (1.0 - tongue) + mouth[M_TONGUE + channel] * depth_shade * tongue
-    # Upper teeth: lit, a shadow just under the lip, dark gaps between the teeth.
-    upper = 1.0 - _smoothstep(upper_teeth - soft, upper_teeth + soft, from_upper)
-    light = depth_shade * (0.7 + 0.3 * _smoothstep(-soft, 0.012 * face_width + soft, from_upper))
-    phase = (u - 0.5) * mouth[M_TEETH_ACROSS]
-    to_gap = abs(phase - np.floor(phase + 0.5))  # 0 at a gap between teeth, 0.5 mid-tooth
-    tooth_px = face_width / max(mouth[M_TEETH_ACROSS], 1.0) * 0.4
-    light *= 1.0 - 0.25 * (1.0 - _smoothstep(0.0, 0.12 + soft / max(tooth_px, 1e-6), to_gap))
-    # Each tooth is rounded: a little darker towards its edges, and towards its tip.
-    light *= 0.9 + 0.1 * _smoothstep(0.0, 0.5, to_gap)
-    light *= 1.0 - 0.12 * _smoothstep(0.5 * upper_teeth, upper_teeth, from_upper)
-    value = value * (1.0 - upper) + (cavity_colour + (teeth_colour - cavity_colour) * light) * upper
-    # Lower teeth: in the upper teeth's and the lip's shadow.
-    lower = (1.0 - _smoothstep(lower_teeth - soft, lower_teeth + soft, from_lower)) * (
-        1.0 - _smoothstep(0.5, 0.65, across)
-    )
-    light = 0.75 * depth_shade * _smoothstep(-soft, 0.01 * face_width + soft, from_lower)
-    return value * (1.0 - lower) + (cavity_colour + (teeth_colour - cavity_colour) * light) * lower
-
-
-@njit(inline="always")
-def _photo_mouth(image, lips, j, a, tex_x, tex_y, v, v0, channel):
-    """The photo at fraction v0 of the way from its upper to its lower inner lip, at column
-    j + a, for a pixel whose own texture position (tex_x, tex_y) lies at fraction v: moved
-    from there across the mouth, so that v0 = v gives the photo exactly.
-    lips: (Nu, 4) photo positions [upper x, upper y, lower x, lower y] per column."""
-    v0 = min(max(v0, 0.0), 1.0)
-    dx = (lips[j, 2] - lips[j, 0]) * (1 - a) + (lips[j + 1, 2] - lips[j + 1, 0]) * a
-    dy = (lips[j, 3] - lips[j, 1]) * (1 - a) + (lips[j + 1, 3] - lips[j + 1, 1]) * a
-    return _sample(image, tex_x + (v0 - v) * dx, tex_y + (v0 - v) * dy, channel)
-
-
-@njit(inline="always")
-def _as_open_as_photo(u, gap, mouth, gap0):
-    """1 where the lips are as far apart as the photo's own (whatever shows there is the
-    photo's, even a sliver at a corner), 0 from 80 % of that down."""
-    nu = gap0.shape[0]
-    fu = min(max(u, 0.0), 1.0) * (nu - 1.001)
-    j = int(fu)
-    a = fu - j
-    shown = (gap0[j] * (1 - a) + gap0[j + 1] * a) * mouth[M_RATIO]
-    if shown < 1e-3:
-        return 0.0
-    return _smoothstep(0.8, 0.97, gap / shown)
-
-
-@njit(inline="always")
-def _mouth_colour(u, v, gap, x, y, tex_x, tex_y, mouth, image, lips, gap0, split0, channel):
-    """Mouth interior at mouth coordinates (u, v) with `gap` px between the lips.
-
-    What the photo's open mouth showed is kept pinned to the lip it belongs to, at the
-    photo's own scale: what lies above the photo's split (the dark line between upper and
-    lower teeth, or all of it when the teeth meet) hangs from the upper lip, the rest rides
-    on the lower lip. A mouth opened less than the photo's hides the middle of the photo's
-    interior behind the lips (it is never squeezed); opened more, the painted interior fills
-    in between. gap0, split0: (Nu,) the photo's own lip gap per atlas column in the
-    portrait's pixels, and where its split lies (fraction of that gap from the upper lip).
-    """
-    painted = _painted_mouth(u, v, gap, mouth, channel)
-    painted += mouth[M_GRAIN] * _grain(x, y)
-    nu = gap0.shape[0]
-    fu = min(max(u, 0.0), 1.0) * (nu - 1.001)
-    j = int(fu)
-    a = fu - j
-    shown = (gap0[j] * (1 - a) + gap0[j + 1] * a) * mouth[M_RATIO]
-    split = split0[j] * (1 - a) + split0[j + 1] * a
-    from_upper = v * gap
-    from_lower = (1.0 - v) * gap
-    # The lips' inner edge as the photo shows it there: the painted interior starts from it.
-    upper_edge = _photo_mouth(image, lips, j, a, tex_x, tex_y, v, 0.0, channel)
-    lower_edge = _photo_mouth(image, lips, j, a, tex_x, tex_y, v, 1.0, channel)
-    soft = mouth[M_SOFT] + 0.5
-    lip_edge = upper_edge if from_upper <= from_lower else lower_edge
-    edge = _smoothstep(0.0, 2.0 * soft, min(from_upper, from_lower))
-    painted = lip_edge * (1.0 - edge) + painted * edge
-    shown = max(shown, 1e-3)
-    upper_part = split * shown
-    lower_part = (1.0 - split) * shown
-    # A narrower mouth than the photo's hides both parts in proportion.
-    if from_upper * (1.0 - split) <= from_lower * split:
-        photo = _photo_mouth(image, lips, j, a, tex_x, tex_y, v, from_upper / shown, channel)
-        cover = 1.0 - _smoothstep(upper_part, upper_part + 2.0 * soft, from_upper)
-    else:
-        photo = _photo_mouth(image, lips, j, a, tex_x, tex_y, v, 1.0 - from_lower / shown, channel)
-        cover = 1.0 - _smoothstep(lower_part, lower_part + 2.0 * soft, from_lower)
-    cover *= _smoothstep(0.5, 3.0, shown)  # a sliver of a photo mouth shows nothing
-    return photo * cover + painted * (1.0 - cover)
+    cavity_colour = mouth[5 + channel]
+    teeth_colour = mouth[2 + channel]
+    if from_upper < upper_teeth:
+        # Shadow just under the lip, gaps between the teeth.
+        light = depth_shade * (0.7 + 0.3 * min(from_upper / (0.012 * face_width + 1e-6), 1.0))
+        phase = (x / mouth[1]) % 1.0
+        if phase < 0.07 or phase > 0.93:
+            light *= 0.8
+        return cavity_colour + (teeth_colour - cavity_colour) * light
+    if from_lower < lower_teeth and gap > 0.08 * face_width and across < 0.6:
+        light = 0.8 * depth_shade * min(from_lower / (0.01 * face_width + 1e-6), 1.0)
+        return cavity_colour + (teeth_colour - cavity_colour) * light
+    cavity = cavity_colour * (0.6 + 0.4 * depth_shade)
+    # The tongue fills the bottom middle of an open mouth.
+    tongue_weight = min(max((v - 0.55) * 5.0, 0.0), 1.0) * min(max((0.75 - across) * 4.0, 0.0), 1.0)
+    return cavity * (1 - tongue_weight) + mouth[8 + channel] * depth_shade * tongue_weight
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -216,9 +121,7 @@ def composite(
     label,
     drawn,
     mouth,
-    mouth_lips,
-    mouth_gap0,
-    mouth_split0,
+    mouth_synth,
     irises,
     iris_patches,
     lashes,
@@ -229,12 +132,11 @@ def composite(
 
     image, eyeball, plate: (H, W, 3) float32 appearance, appearance without irises, still
     background; mask: (H, W, 1) float32 person mask; drawn: (H, W) bool, pixels the mesh
-    moved; mouth: shading constants (M_* above); mouth_lips (Nu, 4), mouth_gap0 and
-    mouth_split0 (Nu,): the photo's own inner lips, lip gap and split (see _mouth_colour);
-    irises: (2, 5) [x, y, radius_px, patch_scale, shown] per eye (right, left), shown in
-    [0, 1] fading a nearly shut eye to its lash colour (lashes: (2, 3) float32);
-    iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's irises; image_u8: the
-    appearance as uint8, copied where nothing moved.
+    moved; mouth: shading constants (see _mouth_colour); mouth_synth: 0 shows the photo's own
+    mouth interior, 1 the painted one; irises: (2, 5) [x, y, radius_px, patch_scale, shown]
+    per eye (right, left), shown in [0, 1] fading a nearly shut eye to its lash colour
+    (lashes: (2, 3) float32); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's
+    irises; image_u8: the appearance as uint8, copied where nothing moved.
     """
     height, width = label.shape
     patch_half = (iris_patches.shape[1] - 1) * 0.5
@@ -273,33 +175,16 @@ def composite(
                 if lab == EYE_RIGHT or lab == EYE_LEFT:
                     shown = irises[lab - EYE_RIGHT, 4]
                     value = value * shown + lashes[lab - EYE_RIGHT, ch] * (1.0 - shown)
+                if lab == MOUTH and mouth_synth > 0.0:
+                    painted = _mouth_colour(
+                        mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
+                    )
+                    value = value * (1.0 - mouth_synth) + painted * mouth_synth
                 if lab == MOUTH:
-                    value = _mouth_colour(
-                        mouth_map[y, x, 0],
-                        mouth_map[y, x, 1],
-                        mouth_map[y, x, 2],
-                        x,
-                        y,
-                        sx,
-                        sy,
-                        mouth,
-                        image,
-                        mouth_lips,
-                        mouth_gap0,
-                        mouth_split0,
-                        ch,
-                    )
-                    # Lips a pixel or two apart meet in a dark seam, not a strip of teeth
-                    # (which the face mesh reads as a parted mouth).
-                    seam = mouth[M_SEAM_PX]
-                    parted = _smoothstep(seam, 2.0 * seam, mouth_map[y, x, 2])
-                    parted = max(
-                        parted,
-                        _as_open_as_photo(
-                            mouth_map[y, x, 0], mouth_map[y, x, 2], mouth, mouth_gap0
-                        ),
-                    )
-                    value = value * parted + mouth[M_SEAM + ch] * (1.0 - parted)
+                    # Lips a pixel or two apart meet in a dark seam, not a squeezed strip
+                    # of the photo's teeth (which the face mesh reads as a parted mouth).
+                    parted = min(max((mouth_map[y, x, 2] - LIP_SEAM_PX) / LIP_SEAM_PX, 0.0), 1.0)
+                    value = value * parted + mouth[11 + ch] * (1.0 - parted)
                 if alpha < 0.999:
                     # Matting: replace the background that moved with the background that stays.
                     moved_plate = (

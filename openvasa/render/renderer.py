@@ -21,7 +21,6 @@ from openvasa.latent.face_latent import FaceLatent, HeadPlacement, pose_to_place
 from openvasa.latent.geometry import points_in_polygon
 from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 from openvasa.render import raster
-from openvasa.render.lips import refine_inner_lips
 
 # Rings around the face: distance from the face centre relative to the face outline, and how
 # much of the outline's motion each ring follows (hair and ears move with the head; the far
@@ -36,9 +35,8 @@ RING_JAW_REACH = 0.25
 # shading), and a tilt of the mesh's own depth re-reads as about 0.6 of itself when the
 # frame is analysed again by the face mesh (measured on the astronaut portrait), while a turn
 # reads true. Tilts beyond the photo's own therefore act on a face with deeper relief, so that
-# a commanded pitch looks like that pitch. 1.55 re-reads ±7.5° and ±15° on the astronaut within
-# 1.2° (1.5 read -15° as -13.0° once the mouth interior stopped being a stretched copy).
-PITCH_RELIEF = 1.55
+# a commanded pitch looks like that pitch.
+PITCH_RELIEF = 1.5
 # How far the upper lid follows a vertical gaze: a 20° downward look lowers it by ~30 % of the
 # opening (eyeBlink 0.3).
 LID_PER_GAZE_DEG = 0.015
@@ -47,17 +45,10 @@ LID_PER_GAZE_DEG = 0.015
 LID_SEAM = 0.35
 LID_SHUT = 0.1
 IRIS_VISIBLE_SCALE = 1.15
-# Mouth interior (see Renderer._prepare_mouth). Luma weights (Rec. 601); the mean distance
-# of a face's pixels from grey at which the painted interior takes its full colour; a tooth's
-# width in face widths; the lip gap (in face widths) below which lips meet in a seam.
+# Painted mouth interior: luma weights (Rec. 601), and the mean distance of a face's pixels
+# from grey at which it takes its full colour.
 LUMA = np.array([0.299, 0.587, 0.114])
 CHROMA_FULL = 12.0
-TOOTH_WIDTH = 0.055
-SEAM_FRACTION = 0.008
-ATLAS_COLUMNS, ATLAS_ROWS = 96, 32
-MIN_SOFT_FRACTION = 0.01
-# A row of the photo's mouth this much darker than its teeth is the gap between the teeth.
-SPLIT_DARKNESS = 0.6
 
 
 @dataclass
@@ -146,32 +137,17 @@ def _build_mesh(latent: FaceLatent) -> _Mesh:
         ring = first + np.arange(count)
         return np.stack([ring, np.roll(ring, -1), np.full(count, first + count)], 1)
 
-    def strip(first: int, n_upper: int) -> np.ndarray:
-        """Quads between facing upper and lower inner-lip points (the loop: upper chain,
-        then the lower chain backwards), so that mouth coordinates interpolate across the
-        opening column by column rather than towards one centre."""
-        n = 2 * n_upper - 2
-        upper = np.arange(n_upper)
-        lower = np.concatenate([[0], n - np.arange(1, n_upper - 1), [n_upper - 1]])
-        quads = []
-        for i in range(n_upper - 1):
-            a, b, c, d = upper[i], upper[i + 1], lower[i + 1], lower[i]
-            quads += [(a, b, c), (a, c, d)]
-        quads = np.array([q for q in quads if len(set(q)) == 3])
-        return first + quads
-
-    mouth_triangles = strip(first_mouth, len(topo.LIPS_INNER_UPPER))
     triangles = [
         topo.triangles(),
         outer_triangles,
-        mouth_triangles,
+        fan(first_mouth, len(mouth_loop)),
         fan(first_eye[0], len(eye_loops[0])),
         fan(first_eye[1], len(eye_loops[1])),
     ]
     labels = [
         np.full(len(topo.triangles()), raster.SURFACE),
         np.full(len(outer_triangles), raster.SURFACE),
-        np.full(len(mouth_triangles), raster.MOUTH),
+        np.full(len(mouth_loop), raster.MOUTH),
         np.full(len(eye_loops[0]), raster.EYE_RIGHT),
         np.full(len(eye_loops[1]), raster.EYE_LEFT),
     ]
@@ -217,64 +193,6 @@ def _saturate(colour: np.ndarray, amount: float) -> np.ndarray:
     return grey + amount * (colour - grey)
 
 
-def _edge_softness(image: np.ndarray, points: np.ndarray, face_width: float) -> float:
-    """Blur of the portrait near the mouth, as a Gaussian sigma in pixels: from the 10-90 %
-    rise of brightness across the upper lip's outer edge (a crisp photo ~0.5 px, a soft
-    painting or an upscaled video frame several)."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    half = 0.05 * face_width
-    steps = np.linspace(-half, half, 81)
-    widths = []
-    for i in topo.LIPS_OUTER_UPPER[3:-3]:
-        x, y = points[i, :2]
-        ys = (y + steps).astype(np.float32)[:, None]
-        profile = cv2.remap(
-            grey, np.full_like(ys, x), ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )[:, 0]
-        profile = np.convolve(profile, np.ones(3) / 3, mode="same")[2:-2]
-        low, high = np.percentile(profile, [5, 95])
-        if high - low < 8.0:
-            continue  # no edge to read
-        # Lip below is darker or brighter than the skin above: read the rise either way.
-        level = (profile - low) / (high - low)
-        if level[0] < level[-1]:
-            level = level[::-1]
-        crossing = [np.argmax(level < t) for t in (0.9, 0.1)]
-        widths.append((crossing[1] - crossing[0]) * (steps[1] - steps[0]))
-    if not widths:
-        return 1.0
-    # A step blurred by a Gaussian of sigma s rises from 10 % to 90 % over 2.56 s.
-    return float(np.clip(np.median(widths) / 2.56, 0.4, 4.0))
-
-
-def _split_rows(atlas: np.ndarray) -> np.ndarray:
-    """(Nu,) float32: per column of the photo's mouth atlas, the fraction of the gap (from the
-    upper lip) that hangs from the upper lip. An open mouth shows a dark band between its
-    upper and lower teeth: the split lies at its darkest row. Where no row is much darker
-    than the teeth (the teeth meet, as in a smile) all of it belongs to the upper teeth."""
-    luma = atlas @ LUMA.astype(np.float32)  # (Nv, Nu)
-    luma = cv2.GaussianBlur(luma, (0, 0), 1.0)
-    rows = luma.shape[0]
-    inner = luma[rows // 6 : rows - rows // 6]
-    darkest = inner.argmin(0) + rows // 6
-    dark = inner.min(0) < SPLIT_DARKNESS * np.percentile(luma, 90, axis=0)
-    split = np.where(dark, darkest / (rows - 1), 1.0)
-    split = np.median(np.stack([np.roll(split, k) for k in (-2, -1, 0, 1, 2)]), axis=0)
-    return split.astype(np.float32)
-
-
-def _grain_level(image: np.ndarray, points: np.ndarray) -> float:
-    """Noise of the portrait (grey levels, robust standard deviation of the finest detail)
-    on the cheeks, which hold little else."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    fine = grey - cv2.GaussianBlur(grey, (0, 0), 0.8)
-    values = []
-    for i in (50, 280, 101, 330):  # cheeks below the eyes
-        patch = cv2.getRectSubPix(fine, (9, 9), tuple(map(float, points[i, :2])))
-        values.append(np.median(np.abs(patch - np.median(patch))) * 1.4826)
-    return float(np.clip(np.median(values) * 1.5, 0.0, 12.0))
-
-
 def _eye_opening_mask(latent: FaceLatent, loop: np.ndarray) -> np.ndarray:
     height, width = latent.image.shape[:2]
     mask = np.zeros((height, width), np.uint8)
@@ -296,29 +214,17 @@ class Renderer:
         self._placement0 = pose_to_placement(latent.pose0, latent.framing, latent.depth_px)
         self._eyeball, self._iris_patches, self._iris_radius_px, self._lashes = self._prepare_eyes()
         self._lid_gap0 = self._lid_gaps(latent.landmarks)
-        # The photo's inner lips where its pixels show the lips end (on an open mouth the face
-        # mesh puts them on the teeth): texture inside is interior, outside lip. As the mouth
-        # closes from the photo's opening, they slide back onto the mesh's own inner lips, so
-        # lips meet with lip texture and the teeth stay behind them.
-        self._lips = refine_inner_lips(latent.image, latent.landmarks)
-        upper, lower = np.array(topo.LIPS_INNER_UPPER), np.array(topo.LIPS_INNER_LOWER)
-        self._lip_ids = np.concatenate([upper[1:-1], lower[1:-1]])
-        self._lip_column = np.concatenate([np.arange(1, len(upper) - 1)] * 2)
-        self._lip_shift0 = self._lips[self._lip_ids, :2] - latent.landmarks[self._lip_ids, :2]
-        self._lip_gap_mesh0 = np.maximum(self._lip_gap(latent.landmarks), 1e-6)
-        self._mouth, self._mouth_lips, self._mouth_gap0, self._mouth_split0 = self._prepare_mouth()
+        self._mouth = self._prepare_mouth()
         # The photo's own face shape (canonical), and how much of the jaw's motion each ring
         # vertex follows: in front of the chin fully, towards the jaw's angles and ears not.
         self._shape0 = latent.shape(latent.dynamics0)
-        chin_x = np.abs(latent.identity[self.mesh.ring_anchor, 0] - latent.identity[topo.CHIN, 0])
-        below_mouth = (
-            latent.identity[self.mesh.ring_anchor, 1]
-            > latent.identity[list(topo.MOUTH_CORNERS), 1].mean()
-        )
+        anchor_xy = latent.identity[self.mesh.ring_anchor]
+        chin_x = np.abs(anchor_xy[:, 0] - latent.identity[topo.CHIN, 0])
+        below_mouth = anchor_xy[:, 1] > latent.identity[list(topo.MOUTH_CORNERS), 1].mean()
         self._ring_jaw_follow = np.clip(1.0 - chin_x / RING_JAW_REACH, 0.0, 1.0) * below_mouth
         # Texture coordinates of the face, rings and border never change: they are the photo.
         tex = np.zeros((self.mesh.n_vertices, 5), np.float64)
-        tex[: self.mesh.n_face, :2] = self._lips[: topo.N_FACE_VERTICES, :2]
+        tex[: self.mesh.n_face, :2] = latent.landmarks[: topo.N_FACE_VERTICES, :2]
         tex[self.mesh.first_ring : self.mesh.first_border, :2] = self.mesh.ring_source
         tex[self.mesh.first_border : self.mesh.first_mouth, :2] = self.mesh.border_source
         self._tex = tex
@@ -336,6 +242,7 @@ class Renderer:
         self._mouth_u = (latent.identity[self.mesh.mouth_loop, 0] - left) / (right - left)
         self._mouth_v = np.where(mouth_upper, 0.0, 1.0)
         self._mouth_v[[0, len(topo.LIPS_INNER_UPPER) - 1]] = 0.5
+        self._mouth_gap0 = self._lip_gap(self.latent.landmarks)
 
     # --- once per portrait ---------------------------------------------------------------
     def _prepare_eyes(self):
@@ -410,106 +317,64 @@ class Renderer:
             stacked[i, pad : pad + p.shape[0], pad : pad + p.shape[0]] = p
         return eyeball.astype(np.float32), stacked, np.array(radii), np.array(lashes, np.float32)
 
-    def _prepare_mouth(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The mouth interior's look, from the portrait: shading constants (raster.M_*), the
-        photo's inner lips (Nu, 4) [upper x, y, lower x, y] at Nu columns from one mouth
-        corner to the other, the photo's lip gap (Nu,) in pixels per column, and where (Nu,)
-        the part hanging from the upper lip ends (`_split_rows`)."""
+    def _prepare_mouth(self) -> np.ndarray:
         latent = self.latent
-        image = latent.image
-        points = self._lips
-
-        def colour_at(ids, size: int) -> np.ndarray:
-            return np.median(
-                [
-                    cv2.getRectSubPix(image, (size, size), tuple(map(float, points[i, :2])))
-                    .reshape(-1, 3)
-                    .mean(0)
-                    for i in ids
-                ],
-                0,
-            )
-
-        lip = colour_at(topo.LIPS_OUTER_UPPER + topo.LIPS_OUTER_LOWER, 3)
-        skin = colour_at((50, 280, 36, 266), 5)  # below each eye, beside the nose
-        face = np.zeros(image.shape[:2], np.uint8)
-        cv2.fillPoly(face, [np.round(points[list(topo.FACE_OVAL), :2]).astype(np.int32)], 1)
-        face_pixels = image[cv2.erode(face, np.ones((5, 5), np.uint8)) > 0].astype(np.float64)
-        luma = face_pixels @ LUMA
-        darkest, brightest = np.percentile(luma, [1.0, 99.5])
-        # How colourful the photo is: greyscale photos get a grey interior, sepia a sepia one.
-        chroma = np.abs(face_pixels - luma[:, None]).mean()
-        colourful = float(np.clip(chroma / CHROMA_FULL, 0.0, 1.0))
+        lips = latent.landmarks[list(topo.LIPS_OUTER_UPPER + topo.LIPS_OUTER_LOWER), :2]
+        samples = np.array(
+            [
+                cv2.getRectSubPix(latent.image, (3, 3), tuple(map(float, p))).reshape(-1, 3).mean(0)
+                for p in lips
+            ]
+        )
+        lip = np.median(samples, 0)
+        cheeks = latent.landmarks[[50, 280, 36, 266], :2]  # below each eye, beside the nose
+        skin = np.median(
+            [
+                cv2.getRectSubPix(latent.image, (5, 5), tuple(map(float, p))).reshape(-1, 3).mean(0)
+                for p in cheeks
+            ],
+            0,
+        )
         light = np.clip(skin.mean() / 170.0, 0.55, 1.15)
         teeth = np.array([228.0, 222.0, 208.0]) * light
-        upper = points[list(topo.LIPS_INNER_UPPER), :2]
-        lower = points[list(topo.LIPS_INNER_LOWER), :2]
-        interior = np.zeros(image.shape[:2], np.uint8)
-        cv2.fillPoly(interior, [np.round(points[self.mesh.mouth_loop, :2]).astype(np.int32)], 1)
-        shown = image[cv2.erode(interior, np.ones((3, 3), np.uint8)) > 0].reshape(-1, 3)
-        shown = shown.astype(np.float64)
+        interior = np.zeros(latent.image.shape[:2], np.uint8)
+        cv2.fillPoly(
+            interior,
+            [np.round(latent.landmarks[list(topo.LIPS_INNER_LOOP), :2]).astype(np.int32)],
+            1,
+        )
+        shown = (
+            latent.image[cv2.erode(interior, np.ones((3, 3), np.uint8)) > 0]
+            .reshape(-1, 3)
+            .astype(float)
+        )
         if len(shown) > 20:
             # The photo shows teeth: match their colour (the brighter half of the interior).
             bright = shown[shown.sum(1) >= np.median(shown.sum(1))]
             teeth = 0.3 * teeth + 0.7 * bright.mean(0)
-        # Never whiter than the photo's own highlights.
-        teeth *= min(1.0, brightest / max(float(teeth @ LUMA), 1e-6))
-        cavity = lip * 0.25 + np.array([6.0, 0.0, 0.0])
-        # ... nor darker than its own shadows (a low-contrast painting has no black).
-        cavity += max(0.0, 0.8 * darkest - float(cavity @ LUMA))
+        cavity = lip * 0.22 + np.array([8.0, 2.0, 2.0])
         tongue = lip * 0.62 + np.array([30.0, 8.0, 10.0]) * light
-        seam = lip * 0.75  # where closed lips meet: the lip's own colour in shadow
-        colours = [_saturate(c, colourful) for c in (teeth, cavity, tongue, seam)]
         face_width = latent.framing.face_width_px
-        corners = latent.identity[list(topo.MOUTH_CORNERS)]
-        mouth_width = float(np.linalg.norm(corners[1] - corners[0]))
-        constants = np.zeros(raster.M_SIZE, np.float64)
-        constants[raster.M_FACE_WIDTH] = face_width
-        constants[raster.M_TEETH_ACROSS] = mouth_width / TOOTH_WIDTH
-        for offset, colour in zip(
-            (raster.M_TEETH, raster.M_CAVITY, raster.M_TONGUE, raster.M_SEAM), colours, strict=True
-        ):
-            constants[offset : offset + 3] = colour
-        # No painted edge is crisper than the photo's own, nor than a small face can show.
-        # ... and no painted edge is steeper than the photo's own strongest edges (a smoothstep
-        # over 2·soft px rises at most 0.75·contrast/soft grey levels per px).
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
-        steepest = float(np.percentile(gradient[face > 0], 99.9)) / 8.0
-        contrast = float((colours[0] - colours[1]) @ LUMA)
-        constants[raster.M_SOFT] = max(
-            _edge_softness(image, points, face_width),
-            MIN_SOFT_FRACTION * face_width,
-            0.75 * abs(contrast) / max(steepest, 1.0),
+        tooth_width = 0.055 * face_width
+        seam = lip * 0.75  # where closed lips meet: the lip's own colour in shadow
+        # The painted interior takes the portrait's range and colour: teeth never whiter than
+        # its own highlights, the cavity never blacker than its own shadows (a low-contrast
+        # painting has no black), and as grey as the photo is (greyscale, sepia).
+        face = np.zeros(latent.image.shape[:2], np.uint8)
+        oval = np.round(latent.landmarks[list(topo.FACE_OVAL), :2]).astype(np.int32)
+        cv2.fillPoly(face, [oval], 1)
+        pixels = latent.image[cv2.erode(face, np.ones((5, 5), np.uint8)) > 0].astype(np.float64)
+        luma = pixels @ LUMA
+        darkest, brightest = np.percentile(luma, [1.0, 99.5])
+        teeth = teeth * min(1.0, brightest / max(float(teeth @ LUMA), 1e-6))
+        cavity = cavity + max(0.0, 0.8 * darkest - float(cavity @ LUMA))
+        colourful = float(np.clip(np.abs(pixels - luma[:, None]).mean() / CHROMA_FULL, 0.0, 1.0))
+        teeth, cavity, tongue, seam = (
+            _saturate(c, colourful) for c in (teeth, cavity, tongue, seam)
         )
-        constants[raster.M_GRAIN] = _grain_level(image, points)
-        constants[raster.M_SEAM_PX] = max(1.0, SEAM_FRACTION * face_width)
-        constants[raster.M_RATIO] = 1.0
-        # The photo's interior between its inner lips, column by column.
-        u_upper = self._mouth_u_of(topo.LIPS_INNER_UPPER)
-        u_lower = self._mouth_u_of(topo.LIPS_INNER_LOWER)
-        u = np.linspace(0.0, 1.0, ATLAS_COLUMNS)
-        top = np.stack([np.interp(u, u_upper, upper[:, k]) for k in range(2)], 1)
-        bottom = np.stack([np.interp(u, u_lower, lower[:, k]) for k in range(2)], 1)
-        v = np.linspace(0.0, 1.0, ATLAS_ROWS)[:, None, None]
-        where = (top[None] + v * (bottom - top)[None]).astype(np.float32)
-        atlas = cv2.remap(
-            image.astype(np.float32),
-            where[..., 0],
-            where[..., 1],
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
+        return np.concatenate([[face_width, tooth_width], teeth, cavity, tongue, seam]).astype(
+            np.float64
         )
-        gap0 = np.linalg.norm(bottom - top, axis=1).astype(np.float32)
-        lips = np.ascontiguousarray(np.concatenate([top, bottom], 1), np.float64)
-        return constants, lips, gap0, _split_rows(atlas)
-
-    def _mouth_u_of(self, ids) -> np.ndarray:
-        """Mouth coordinate u (0 at one mouth corner, 1 at the other) of face vertices."""
-        identity = self.latent.identity
-        left = identity[topo.MOUTH_CORNERS[0], 0]
-        right = identity[topo.MOUTH_CORNERS[1], 0]
-        return (identity[list(ids), 0] - left) / (right - left)
 
     # --- per frame ---------------------------------------------------------------------------
     @staticmethod
@@ -561,15 +426,9 @@ class Renderer:
         mesh, latent = self.mesh, self.latent
         face, placement = self.face_points(motion)
         face_width = placement.scale
-        ratio = placement.scale / self._placement0.scale
-        # Inner lips on the photo's lip edge, as far as the mouth is open as the photo's.
-        opening = np.clip(self._lip_gap(face) / (self._lip_gap_mesh0 * ratio), 0.0, 1.0)
-        opening = opening * opening * (3.0 - 2.0 * opening)  # lips meet with lip, not teeth
-        face_xy = face[:, :2].copy()
-        face_xy[self._lip_ids] += (ratio * opening[self._lip_column])[:, None] * self._lip_shift0
         xy = self._still_xy.copy()
         depth = np.full(mesh.n_vertices, 1e9)
-        xy[: mesh.n_face] = face_xy
+        xy[: mesh.n_face] = face[:, :2]
         depth[: mesh.n_face] = face[:, 2]
         # Hair, ears, earrings and collars move rigidly with the head; only the skin under the
         # chin is also dragged by the jaw. (Dragging them with the face outline's expression
@@ -590,19 +449,20 @@ class Renderer:
         # Mouth interior, behind the lips.
         loop = mesh.mouth_loop
         m0, n = mesh.first_mouth, len(loop)
-        xy[m0 : m0 + n] = face_xy[loop]
-        xy[m0 + n] = face_xy[loop].mean(0)
+        xy[m0 : m0 + n] = face[loop, :2]
+        xy[m0 + n] = face[loop, :2].mean(0)
         depth[m0 : m0 + n + 1] = face[loop, 2].mean() + 0.08 * face_width
-        attrs[m0 : m0 + n, :2] = self._lips[loop, :2]
-        attrs[m0 + n, :2] = self._lips[loop, :2].mean(0)
-        gap = self._lip_gap(face_xy)
+        attrs[m0 : m0 + n, :2] = latent.landmarks[loop, :2]
+        attrs[m0 + n, :2] = latent.landmarks[loop, :2].mean(0)
+        gap = self._lip_gap(face)
         gap_per_vertex = np.concatenate([gap, gap[1:-1][::-1]])
         attrs[m0 : m0 + n, 2] = self._mouth_u
         attrs[m0 : m0 + n, 3] = self._mouth_v
         attrs[m0 : m0 + n, 4] = gap_per_vertex
         attrs[m0 + n, 2:5] = (0.5, 0.5, gap.mean())
-        # The photo's interior is shown at the photo's scale relative to this frame's face.
-        self._mouth[raster.M_RATIO] = ratio
+        # Paint the interior as far as the lips part beyond what the photo shows.
+        mean_gap, mean_gap0 = float(gap[2:-2].mean()), float(self._mouth_gap0[2:-2].mean())
+        mouth_synth = float(np.clip((mean_gap - mean_gap0) / (0.5 * mean_gap0 + 2.0), 0.0, 1.0))
 
         # Eye openings: the eyeball stays with the skull while the lids move over it.
         for eye_loop, e0 in zip(mesh.eye_loops, mesh.first_eye, strict=True):
@@ -657,9 +517,7 @@ class Renderer:
             self._label,
             drawn,
             self._mouth,
-            self._mouth_lips,
-            self._mouth_gap0,
-            self._mouth_split0,
+            mouth_synth,
             irises,
             self._iris_patches,
             self._lashes,
