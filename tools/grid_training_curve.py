@@ -2,10 +2,10 @@
 
     .venv/bin/python tools/grid_training_curve.py RUN_DIR… --out docs/grid_training_curve.png
 
-Each RUN_DIR holds proxy_val.jsonl, one line per checkpoint as tools/grid_motion_proxy.py
-writes it (checkpoints named step<N>.pt); the shipped model before fine-tuning is step 0
-(`--base FIGURE`). Labels come from each run's train_config. GRID corpus: Cooke et al. 2006,
-CC BY 4.0.
+Each RUN_DIR holds proxy_val.jsonl (EMA weights) and proxy_val_raw.jsonl (raw weights), one
+line per checkpoint as tools/grid_motion_proxy.py writes it (checkpoints named step<N>.pt);
+the shipped model before fine-tuning is step 0 (`--base FIGURE`). Labels come from each
+run's train_config. GRID corpus: Cooke et al. 2006, CC BY 4.0.
 """
 
 from __future__ import annotations
@@ -31,22 +31,36 @@ def main() -> int:
     import torch
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
-    for run in args.runs:
-        lines = [json.loads(x) for x in (run / "proxy_val.jsonl").read_text().splitlines()]
-        points = sorted(
-            (int(re.search(r"step(\d+)", line["checkpoint"]).group(1)), line["mean"])
-            for line in lines
-        )
-        if args.base is not None:
-            points.insert(0, (0, args.base))
+    for index, run in enumerate(args.runs):
         config = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["train_config"]
         label = (
             f"{run.name}: real share {config['real_fraction']}, "
             f"mouth weight {config['mouth_weight']:g}"
         )
-        ax.plot(*zip(*points, strict=True), marker="o", label=label)
+        for file, style, kind in (
+            ("proxy_val_raw.jsonl", "-", "raw"),
+            ("proxy_val.jsonl", ":", "EMA"),
+        ):
+            if not (run / file).is_file():
+                continue
+            lines = [json.loads(x) for x in (run / file).read_text().splitlines()]
+            points = sorted(
+                {
+                    int(re.search(r"step(\d+)", line["checkpoint"]).group(1)): line["mean"]
+                    for line in lines
+                }.items()
+            )
+            if args.base is not None:
+                points.insert(0, (0, args.base))
+            ax.plot(
+                *zip(*points, strict=True),
+                style,
+                marker="o",
+                color=f"C{index}",
+                label=f"{label} ({kind} weights)",
+            )
     ax.set_xlabel("fine-tuning steps (batch 32) from the shipped model")
-    ax.set_ylabel("GRID val jawOpen r (best lag ±3)")
+    ax.set_ylabel("val: model vs tracked jawOpen, r", fontsize=8)
     ax.set_title("Fine-tuned on GRID s1 + the synthetic corpus; val speakers unseen", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")

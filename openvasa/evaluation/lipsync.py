@@ -345,8 +345,15 @@ def evaluate_lip_sync(
     return LipSyncReport(clips)
 
 
-def plot_mouths(clip: ClipLipSync, path: PathLike, fps: float = 25.0, title: str = "") -> None:
-    """PNG of the real and the generated mouth opening of one clip over time."""
+def plot_mouths(
+    clip: ClipLipSync,
+    path: PathLike,
+    fps: float = 25.0,
+    title: str = "",
+    others: dict[str, Sequence[float]] | None = None,
+) -> None:
+    """PNG of the real and the generated mouth opening of one clip over time; `others`:
+    more generated tracks to draw, by label (e.g. another model's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -358,6 +365,15 @@ def plot_mouths(clip: ClipLipSync, path: PathLike, fps: float = 25.0, title: str
     fig, ax = plt.subplots(figsize=(8, 2.6), dpi=110)
     ax.plot(t, real, color="black", label="real speaker")
     ax.plot(t, made, color="tab:red", label="generated")
+    for i, (label, values) in enumerate((others or {}).items()):
+        ax.plot(
+            t[: len(values)],
+            np.asarray(values)[: len(t)],
+            color=f"C{i + 2}",
+            alpha=0.7,
+            linestyle="--",
+            label=label,
+        )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mouth opening (face widths)")
     ax.set_title(
