@@ -278,23 +278,3 @@ def test_upper_teeth_are_lit_and_the_back_of_the_mouth_is_dark(portrait):
     upper_teeth, middle, lower_teeth = brightness(0.15), brightness(0.5), brightness(0.9)
     assert upper_teeth > middle + 40
     assert upper_teeth > lower_teeth
-
-
-def test_an_earring_moves_with_the_head_not_the_jaw(generator, astronaut):
-    """A bright stud below the ear stays one stud when the jaw opens: no smeared copy."""
-    detection = default_analyzer().detect(astronaut)
-    landmarks = detection.landmarks
-    lobe = landmarks[361, :2] + 0.12 * (landmarks[454, :2] - landmarks[234, :2])
-    photo = astronaut.copy()
-    cv2.circle(photo, tuple(np.round(lobe).astype(int)), 4, (255, 240, 120), -1, cv2.LINE_AA)
-    prepared = generator.prepare_portrait(photo)
-    still = prepared.renderer.render(prepared.latent.motion0).copy()
-    opened = prepared.renderer.render(_with(prepared, jawOpen=1.0)).copy()
-
-    def stud(frame: np.ndarray) -> np.ndarray:
-        return (frame[..., 0] > 230) & (frame[..., 1] > 215) & (frame[..., 2] < 170)
-
-    before, after = stud(still), stud(opened)
-    assert before.sum() > 20
-    assert after.sum() == pytest.approx(before.sum(), rel=0.15)
-    assert (before & after).sum() > 0.8 * before.sum()

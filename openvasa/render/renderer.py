@@ -28,9 +28,6 @@ from openvasa.render import raster
 RING_SPREAD = (1.22, 1.5, 1.85)
 RING_FOLLOW = (0.92, 0.45, 0.0)
 BORDER_STEP_PX = 64
-# Half-width (face widths) of the part of the jaw line whose motion the skin beyond the face
-# outline follows: the chin's front; the jaw's angles, below the ears, are at ~0.35.
-RING_JAW_REACH = 0.25
 # Warping one photo cannot show what a real tilt shows (the underside of the nose and chin,
 # shading), and a tilt of the mesh's own depth re-reads as about 0.6 of itself when the
 # frame is analysed again by the face mesh (measured on the astronaut portrait), while a turn
@@ -215,13 +212,6 @@ class Renderer:
         self._eyeball, self._iris_patches, self._iris_radius_px, self._lashes = self._prepare_eyes()
         self._lid_gap0 = self._lid_gaps(latent.landmarks)
         self._mouth = self._prepare_mouth()
-        # The photo's own face shape (canonical), and how much of the jaw's motion each ring
-        # vertex follows: in front of the chin fully, towards the jaw's angles and ears not.
-        self._shape0 = latent.shape(latent.dynamics0)
-        anchor_xy = latent.identity[self.mesh.ring_anchor]
-        chin_x = np.abs(anchor_xy[:, 0] - latent.identity[topo.CHIN, 0])
-        below_mouth = anchor_xy[:, 1] > latent.identity[list(topo.MOUTH_CORNERS), 1].mean()
-        self._ring_jaw_follow = np.clip(1.0 - chin_x / RING_JAW_REACH, 0.0, 1.0) * below_mouth
         # Texture coordinates of the face, rings and border never change: they are the photo.
         tex = np.zeros((self.mesh.n_vertices, 5), np.float64)
         tex[: self.mesh.n_face, :2] = latent.landmarks[: topo.N_FACE_VERTICES, :2]
@@ -430,19 +420,9 @@ class Renderer:
         depth = np.full(mesh.n_vertices, 1e9)
         xy[: mesh.n_face] = face[:, :2]
         depth[: mesh.n_face] = face[:, 2]
-        # Hair, ears, earrings and collars move rigidly with the head; only the skin under the
-        # chin is also dragged by the jaw. (Dragging them with the face outline's expression
-        # stretched an earring beside a moving jaw into a smeared copy.)
-        anchors = mesh.ring_anchor
-        rigid = placement.apply(self._shape0[anchors])
-        rigid_move = rigid[:, :2] - latent.landmarks[anchors, :2]
-        jaw_move = face[anchors, :2] - rigid[:, :2]
+        anchor_move = face[mesh.ring_anchor, :2] - latent.landmarks[mesh.ring_anchor, :2]
         rings = slice(mesh.first_ring, mesh.first_border)
-        xy[rings] = (
-            mesh.ring_source
-            + mesh.ring_follow[:, None] * rigid_move
-            + (mesh.ring_follow * self._ring_jaw_follow)[:, None] * jaw_move
-        )
+        xy[rings] = mesh.ring_source + mesh.ring_follow[:, None] * anchor_move
         depth[rings] = face[mesh.ring_anchor, 2] + mesh.ring_depth * face_width
         attrs = self._tex.copy()
 
