@@ -59,7 +59,7 @@ def main() -> int:
                 color=f"C{index}",
                 label=f"{label} ({kind} weights)",
             )
-    ax.set_xlabel("fine-tuning steps (batch 32) from the shipped model")
+    ax.set_xlabel("fine-tuning steps (batch 32) from v3")
     ax.set_ylabel("val: model vs tracked jawOpen, r", fontsize=8)
     ax.set_title("Fine-tuned on GRID s1 + the synthetic corpus; val speakers unseen", fontsize=9)
     ax.grid(alpha=0.3)
