@@ -759,6 +759,15 @@ def cmd_measure(args: argparse.Namespace) -> int:
     def median(values) -> float | None:
         return round(float(np.median(values)), 3) if len(values) else None
 
+    def spread(values) -> dict:
+        """Count, median and quartiles (seconds, 3 decimals) of a list of times."""
+        quartiles = np.percentile(values, [25, 75]) if values else []
+        return {
+            "n": len(values),
+            "median": median(values),
+            "quartiles": [round(float(q), 3) for q in quartiles],
+        }
+
     table = {
         "source": (
             "Measured by tools/measure_articulation.py on the GRID audiovisual sentence corpus "
@@ -816,20 +825,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 }
                 for p, e in sorted(strict.items())
             },
-            "speech_offset_closure_s": {
-                "n": len(offsets),
-                "median": median(offsets),
-                "quartiles": [round(float(q), 3) for q in np.percentile(offsets, [25, 75])]
-                if offsets
-                else [],
-            },
-            "speech_onset_lead_s": {
-                "n": len(onsets),
-                "median": median(onsets),
-                "quartiles": [round(float(q), 3) for q in np.percentile(onsets, [25, 75])]
-                if onsets
-                else [],
-            },
+            "speech_offset_closure_s": spread(offsets),
+            "speech_onset_lead_s": spread(onsets),
             "lip_gap_range": [
                 round(float(v), 4)
                 for v in np.percentile(
