@@ -508,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        # Many small BLAS calls from several live streams at once: one thread each. A pool
+        # thread per core spinning for each of them cost the server a tenth of its frames.
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, "1")
     try:
         return COMMANDS[args.command](args)
     except OpenvasaError as error:

@@ -59,4 +59,12 @@ def serve(settings: ServerSettings | None = None) -> None:
     settings = replace(settings, port=port)
     app = create_app(settings)
     print(f"openvasa: serving on http://{settings.host}:{settings.port}/ (Ctrl+C stops)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # No per-message deflate: the frames are JPEG, which zlib cannot shrink, and compressing
+    # them on the event loop took half the server's CPU with 4 live streams.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+    )

@@ -138,7 +138,8 @@ async def _one_stream(
     from openvasa.server.live import unpack_frame
 
     chunk = int(chunk_ms * 16) * 2  # bytes of 16 kHz int16
-    async with websockets.connect(f"ws://127.0.0.1:{port}/api/stream", max_size=2**22) as ws:
+    url = f"ws://127.0.0.1:{port}/api/stream"
+    async with websockets.connect(url, max_size=2**22, compression=None) as ws:
         await ws.send(json.dumps({"type": "start", "portrait": "astronaut", "seed": seed}))
         ready = json.loads(await ws.recv())
         if ready.get("type") != "ready":
