@@ -81,3 +81,17 @@ def test_report_pools_recall_over_bilabials():
     assert mean["bilabial_recall"] == pytest.approx((3 + 0 + 1) / 6)
     table = report.table()
     assert "| **s26** (2 clips) | | **0.500**" in table and "**mean** (3 clips)" in table
+
+
+def test_join_speed_ratio_finds_a_step_at_every_window_join():
+    from openvasa.evaluation.lipsync import join_speed_ratio
+    from openvasa.latent.motion import MotionSequence
+
+    t = np.arange(100)
+    smooth = np.sin(t / 7.0)[:, None] * np.ones((1, 6))
+    stepped = smooth + 0.5 * (t // 2)[:, None]  # a jump from each 2-frame window to the next
+    blend, gaze = np.zeros((100, 52)), np.zeros((100, 2))
+    assert join_speed_ratio(MotionSequence(25.0, smooth, blend, gaze), 2) == pytest.approx(
+        1, abs=0.1
+    )
+    assert join_speed_ratio(MotionSequence(25.0, stepped, blend, gaze), 2) > 1.5

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="motion model (default: shipped)")
     parser.add_argument("--engine", default="diffusion")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--live", action="store_true", help="the motion of a live stream fed the voice"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     parser.add_argument("--summary", action="store_true", help="groups and mean only")
     args = parser.parse_args(argv)
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         videos = val_clips(args.grid, args.clips)
     else:
         videos = heldout_clips(args.grid, args.clips)
-    evaluator = LipSyncEvaluator(args.checkpoint, args.engine, args.seed)
+    evaluator = LipSyncEvaluator(args.checkpoint, args.engine, args.seed, live=args.live)
     started = time.perf_counter()
     results = []
     for i, video in enumerate(videos, 1):
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     report = LipSyncReport(results)
     model = args.checkpoint or f"the shipped model ({args.engine})"
+    model += ", live stream" if args.live else ""
     print(f"GRID {args.split}: {len(videos)} clips, motion from {model}, seed {args.seed}")
     print("(GRID corpus, Cooke et al. 2006, CC BY 4.0)\n")
     print(report.table(per_clip=not args.summary))

@@ -74,6 +74,9 @@ class ClipLipSync:
     bilabials: int = 0
     bilabial_recall: float = float("nan")
     real_bilabial_recall: float = float("nan")
+    # Live motion only: median frame-to-frame speed across window joins over that inside
+    # windows (1: no seam).
+    join_speed_ratio: float = float("nan")
     real_mouth: list[float] = field(default_factory=list, repr=False)
     generated_mouth: list[float] = field(default_factory=list, repr=False)
 
@@ -162,6 +165,18 @@ def mouth_landmark_distance(generated, real) -> float:
     return float(100.0 * np.nanmean(distance)) if np.isfinite(distance).any() else float("nan")
 
 
+def join_speed_ratio(motion, stride: int) -> float:
+    """Median frame-to-frame speed (pose, blendshapes, gaze) from each window's last frame to
+    the next window's first, over the median inside windows; windows of `stride` frames."""
+    channels = np.concatenate([motion.pose, motion.blendshapes, motion.gaze], axis=1)
+    speed = np.abs(np.diff(channels, axis=0)).sum(axis=1)
+    joins = np.arange(stride - 1, len(speed), stride)
+    inside = np.setdiff1d(np.arange(len(speed)), joins)
+    if not len(joins) or not len(inside):
+        return float("nan")
+    return float(np.median(speed[joins]) / max(np.median(speed[inside]), 1e-12))
+
+
 def first_frame(video: PathLike) -> np.ndarray:
     from openvasa.io.video import iter_video_frames
 
@@ -174,15 +189,24 @@ class LipSyncEvaluator:
     """Re-makes real clips from their first frame and voice, and compares the mouths.
 
     checkpoint: motion model (None: the shipped one); engine: the motion engine; seed: the
-    generation seed (the same for every clip).
+    generation seed (the same for every clip). live: the motion a live stream makes from the
+    voice as it arrives (`Generator.live_motion`: short windows, a few frames of look-ahead)
+    instead of the offline motion.
     """
 
-    def __init__(self, checkpoint: str | None = None, engine: str = "diffusion", seed: int = 0):
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        engine: str = "diffusion",
+        seed: int = 0,
+        live: bool = False,
+    ):
         from openvasa.face.detect import default_analyzer
 
         self.checkpoint = checkpoint
         self.engine = engine
         self.seed = seed
+        self.live = live
         self.analyzer = default_analyzer()
         self._generators: dict[tuple[int, float], object] = {}
 
@@ -202,6 +226,19 @@ class LipSyncEvaluator:
             self._generators[key] = Generator(settings, analyzer=self.analyzer)
         return self._generators[key]
 
+    def _live_video(self, generator, image: np.ndarray, audio, out: Path) -> float:
+        """Write the live stream's video of `audio` to `out`; returns its join speed ratio."""
+        from openvasa.pipeline import StageTimes
+        from openvasa.settings import Controls
+
+        portrait = generator.prepare_portrait(image)
+        controls = Controls(seed=self.seed, head_distance=portrait.latent.framing.head_distance)
+        motion = generator.live_motion(portrait, audio, controls)
+        generator.write_outputs(portrait, motion, audio, out, None, None, StageTimes())
+        settings = getattr(generator.live_engine(), "settings", None)
+        stride = getattr(settings, "live_stride", 1)  # diffusion windows; energy: per frame
+        return join_speed_ratio(motion, stride)
+
     def clip(self, video: PathLike, align: PathLike | None = None) -> ClipLipSync:
         """The figures of one real clip; `align` (default: the `.align` beside it, if any)."""
         from openvasa.evaluation.signals import face_signals, video_audio
@@ -218,7 +255,11 @@ class LipSyncEvaluator:
         generator = self._generator(size, info.fps)
         with tempfile.TemporaryDirectory() as tmp:
             made = Path(tmp) / f"{video.stem}.mp4"
-            generator.generate(first_frame(video), audio, made, seed=self.seed)
+            join_ratio = float("nan")
+            if self.live:
+                join_ratio = self._live_video(generator, first_frame(video), audio, made)
+            else:
+                generator.generate(first_frame(video), audio, made, seed=self.seed)
             generated = face_signals(made, analyzer=self.analyzer, refine_iris=False)
         real_mouth = _filled(real.mouth_open)
         made_mouth = _filled(generated.mouth_open)
@@ -233,6 +274,7 @@ class LipSyncEvaluator:
             lag_frames=lag,
             correlation_at_zero=at_zero,
             m_lmd_pct=mouth_landmark_distance(generated, real),
+            join_speed_ratio=join_ratio,
             real_mouth=[round(float(v), 5) for v in real_mouth],
             generated_mouth=[round(float(v), 5) for v in made_mouth],
         )
@@ -276,6 +318,9 @@ class LipSyncReport:
             "bilabials": bilabials,
             "bilabial_recall": pooled("bilabial_recall"),
             "real_bilabial_recall": pooled("real_bilabial_recall"),
+            "join_speed_ratio": float(np.nanmean([c.join_speed_ratio for c in clips]))
+            if any(np.isfinite(c.join_speed_ratio) for c in clips)
+            else float("nan"),
         }
 
     def table(self, per_clip: bool = True) -> str:
@@ -306,6 +351,12 @@ class LipSyncReport:
                 f"| {label} | | **{s['correlation']:.3f}** | {s['lag_frames']:+.1f} "
                 f"| {s['correlation_at_zero']:.3f} | {s['m_lmd_pct']:.2f} | "
                 f"{recall(s['bilabial_recall'], s['real_bilabial_recall'], s['bilabials'])} |"
+            )
+        joins = self.summary(self.clips)["join_speed_ratio"]
+        if np.isfinite(joins):
+            rows.append(
+                f"\nLive window joins: median speed across joins / inside windows = {joins:.2f} "
+                "(1: no seam)."
             )
         return "\n".join(rows)
 
