@@ -5,7 +5,7 @@ sends):
 
 - latency: audio is pushed in `chunk_ms` pieces at the pace of real time, as a microphone
   delivers it; the first-frame latency is the time from pushing the first chunk to the first
-  JPEG frame coming out. Frame 0 needs `lookahead_s` of audio (diffusion engine: 280 ms at
+  JPEG frame coming out. Frame 0 needs `lookahead_s` of audio (diffusion engine: 160 ms at
   25 fps, energy engine: 60 ms), so most of the figure is that audio itself arriving in real
   time. Per-frame latency (the chunk that completes a frame pushed → frame out) is
   reported over the whole clip.
@@ -141,7 +141,7 @@ def run_stream_benchmark(
 ) -> StreamBenchResult:
     """Measure first-frame latency (paced, one stream) and per-stream frame rate (`streams`
     at once, unpaced) on the astronaut portrait with synthesised speech. diffusion_streams:
-    how many streams may use the diffusion engine (None: its default, one per 4 cores)."""
+    how many streams may use the diffusion engine (None: no limit, the default)."""
     from skimage import data
 
     from openvasa.pipeline import Generator

@@ -109,13 +109,13 @@ class Generator:
         if not hasattr(engine, "open") or abs(fps - self.settings.fps) > 1e-3:
             return self.engine("energy")
         if engine.name == "diffusion" and engine.settings.live_stream_slots() == 0:
-            return self.engine("energy")  # too few cores to stream it in real time
+            return self.engine("energy")  # diffusion streams turned off (live_streams = 0)
         return engine
 
     def live_motion(self, portrait: Portrait, audio: Audio, controls: Controls) -> MotionSequence:
-        """The motion a live stream of all of `audio` shows, made in one call: the live
-        engine's stream fed the whole clip (a stream's motion does not depend on how its
-        audio is cut into pieces)."""
+        """The motion a live stream of all of `audio` shows when it keeps up with real time,
+        made in one call: the live engine's stream fed the whole clip (a stream's motion does
+        not depend on how its audio is cut into pieces unless it catches up)."""
         if audio.sample_rate != SAMPLE_RATE:
             audio = Audio.from_array(audio.samples, audio.sample_rate)
         stream = self.live_engine().open(self.settings.fps, portrait.latent.motion0, controls)
@@ -224,12 +224,11 @@ class Generator:
 
         engine = self.live_engine()
         release = None
-        if engine.name == "diffusion":
-            # A diffusion stream needs about one core (Whisper + sampler per window): beyond
-            # `live_streams` at once, streams use the energy engine instead of all falling
-            # behind real time.
+        slots = engine.settings.live_stream_slots() if engine.name == "diffusion" else None
+        if slots is not None:
+            # Beyond `live_streams` diffusion streams at once, streams use the energy engine.
             if self._diffusion_slots is None:
-                self._diffusion_slots = threading.Semaphore(engine.settings.live_stream_slots())
+                self._diffusion_slots = threading.Semaphore(slots)
             if self._diffusion_slots.acquire(blocking=False):
                 release = self._diffusion_slots.release
             else:

@@ -135,12 +135,17 @@ class StreamSettings:
     queue_frames: frames that each pipeline stage may hold before the stage before it waits
         (back-pressure: memory stays bounded however fast audio is pushed).
     max_chunk_s: longest piece of audio one push accepts, in seconds.
+    catch_up: when the motion stage has fallen behind the audio (a busy machine), make the
+        waiting audio's frames at once in fewer, longer windows (the diffusion engine), so
+        the stream catches up; the motion then depends on the timing. False: the motion is
+        the same whatever the timing (`Generator.live_motion`).
     """
 
     frame_format: str = "rgb"
     jpeg_quality: int = 80
     queue_frames: int = 4
     max_chunk_s: float = 10.0
+    catch_up: bool = True
 
     def __post_init__(self) -> None:
         if self.frame_format not in FRAME_FORMATS:
@@ -173,6 +178,7 @@ class ServerSettings:
     data_dir: where uploads and finished videos live (a fresh temporary folder when None).
     job_ttl_s: finished jobs and their files are removed after this many seconds.
     framing: of the videos and live streams, "auto", "native" or "square" (see FRAMINGS).
+    catch_up: a live stream that falls behind catches up (`StreamSettings.catch_up`).
     """
 
     host: str = "127.0.0.1"
@@ -189,6 +195,7 @@ class ServerSettings:
     data_dir: str | None = None
     job_ttl_s: float = 3600.0
     framing: str = "auto"
+    catch_up: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -9,9 +9,10 @@
     session.close()
 
 Frame i shows the moment i / fps of the stream. It is made once the audio up to
-i / fps + `lookahead_s` has been pushed (the diffusion engine: 280 ms, a few frames at a time;
-the energy engine: 60 ms). The motion does not depend on how the audio is cut into pieces:
-the frames equal `Generator.live_motion` of the whole clip with the same seed.
+i / fps + `lookahead_s` has been pushed (the diffusion engine: 160 ms, two frames at a time;
+the energy engine: 60 ms). While the stream keeps up, the motion does not depend on how the
+audio is cut into pieces: the frames equal `Generator.live_motion` of the whole clip with the
+same seed. A stream that falls behind catches up (`StreamSettings.catch_up`).
 
 Stages run concurrently, joined by bounded queues (`StreamSettings.queue_frames` each):
 
@@ -465,15 +466,30 @@ class StreamSession:
                 continue
 
     def _motion_stage(self) -> None:
+        waiting: tuple | None = None  # an item taken from the queue while catching up
         while True:
-            kind, value, pushed_at = self._get(self._audio_q)
+            if waiting is not None:
+                (kind, value, pushed_at), waiting = waiting, None
+            else:
+                kind, value, pushed_at = self._get(self._audio_q)
             if kind == "controls":
                 self._motion.set_controls(value)
                 self._distance_goal = value.head_distance
                 continue
             if kind == "audio":
+                behind = False
+                if self.settings.catch_up:
+                    # Audio waiting behind this piece: the stage is behind; take it all now.
+                    pieces = [value]
+                    while (more := self._next_waiting()) is not None:
+                        if more[0] != "audio":
+                            waiting = more
+                            break
+                        pieces.append(more[1])  # latency counted from the first piece
+                    behind = len(pieces) > 1
+                    value = np.concatenate(pieces) if behind else value
                 self._play = np.concatenate([self._play, value])
-                motion = self._motion.push(value)
+                motion = self._motion.push(value, catch_up=behind)
             else:
                 motion = self._motion.end()
             for j in range(len(motion)):
@@ -481,6 +497,12 @@ class StreamSession:
             if kind == "end":
                 self._put(self._motion_q, _END)
                 return
+
+    def _next_waiting(self) -> tuple | None:
+        try:
+            return self._audio_q.get_nowait()
+        except queue.Empty:
+            return None
 
     def _next_work(self, motion: MotionFrame, pushed_at: float) -> _Work:
         index = self._frames_made
@@ -502,6 +524,11 @@ class StreamSession:
         )
 
     def _render_stage(self) -> None:
+        import numba
+
+        # One thread for the compositing kernel: concurrent streams each asking for a team of
+        # a thread per core oversubscribe the cores and spin-wait (numba's count is per thread).
+        numba.set_num_threads(1)
         while True:
             work = self._get(self._motion_q)
             if work is _END:

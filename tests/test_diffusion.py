@@ -243,3 +243,70 @@ def test_generate_with_the_diffusion_engine(tmp_path, astronaut, speech):
     )
     assert code == 0
     assert probe_media(out).duration_s == pytest.approx(speech.audio.duration_s, abs=0.04)
+
+
+def test_a_distilled_student_makes_in_two_steps_what_the_teacher_makes_in_ten(tmp_path):
+    """Head sway of random phase, unknowable from the audio: the teacher's 10 steps draw a
+    full sway, its 2 steps the average (little); the student learns the 10-step map."""
+    from openvasa.motion.diffusion.checkpoint import build_model, load_checkpoint
+    from openvasa.motion.diffusion.data import WindowSampler, load_clips
+    from openvasa.motion.diffusion.distill import DistillConfig, _live_batch, distill
+    from openvasa.motion.diffusion.sampler import SamplerConfig, sample
+
+    rng = np.random.default_rng(3)
+    audio, motion = _toy_corpus(tmp_path / "data", frames=800)
+    phase = np.repeat(rng.uniform(0, 2 * np.pi, 800 // 40), 40)
+    motion[:, 0] = 3 * np.sin(np.arange(800) / 6.0 + phase)
+    save_shard(
+        tmp_path / "data" / "toy.npz",
+        [motion],
+        [audio],
+        np.zeros((1, 2)),
+        np.ones(1),
+        np.zeros((1, 52)),
+        25.0,
+    )
+    teacher_config = TrainConfig(
+        data=str(tmp_path / "data"),
+        out=str(tmp_path / "teacher"),
+        steps=300,
+        batch=16,
+        lr=2e-3,
+        warmup_steps=20,
+        ema=0.95,
+        drop_condition=0.0,
+        drop_context=1.0,
+        save_every=10_000,
+        model=TINY,
+    )
+    torch.manual_seed(0)
+    teacher_path = train(teacher_config, progress=False)
+    config = DistillConfig(
+        data=str(tmp_path / "data"),
+        teacher=str(teacher_path),
+        out=str(tmp_path / "live"),
+        steps=200,
+        batch=16,
+        lr=3e-4,
+        live_window=12,
+        live_known=6,
+        drop_context=1.0,
+        save_every=10_000,
+    )
+    student_path = distill(config, progress=False)
+    state = load_checkpoint(teacher_path)
+    teacher, student = build_model(state).eval(), build_model(load_checkpoint(student_path)).eval()
+    stats = {k: torch.tensor(v) for k, v in state["stats"].items() if k != "fps"}
+    windows = WindowSampler(load_clips(tmp_path / "data"), 12, 4, seed=99)
+    inputs, keep = _live_batch(windows, config, stats, np.random.default_rng(99))
+    noise = torch.randn(config.batch, 12, 60, generator=torch.Generator().manual_seed(5))
+    target = sample(teacher, inputs, noise, SamplerConfig(10, Guidance(audio=0.25)), keep)
+    few = SamplerConfig(2, Guidance(audio=0.0))
+    student_error = ((sample(student, inputs, noise, few, keep) - target) ** 2).mean()
+    teacher_error = ((sample(teacher, inputs, noise, few, keep) - target) ** 2).mean()
+    assert student_error < 0.5 * teacher_error
+    # The engine samples it as it was distilled: two steps, guidance folded in.
+    engine = DiffusionEngine(teacher_path, live_checkpoint=student_path)
+    model, sampler = engine.live_sampler()
+    assert sampler.steps == 2 and sampler.guidance.active() == []
+    assert model is not engine.model

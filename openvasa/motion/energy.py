@@ -262,8 +262,9 @@ class EnergyMotionStream:
         self.controls = controls
         self._target = self._control_vector(controls)
 
-    def push(self, samples: np.ndarray) -> MotionSequence:
-        """Add audio; returns the motion of the frames it completes (maybe zero frames)."""
+    def push(self, samples: np.ndarray, catch_up: bool = False) -> MotionSequence:
+        """Add audio; returns the motion of the frames it completes (maybe zero frames).
+        catch_up: accepted for the streams' sake; frame by frame, nothing is to be gained."""
         return self._motion(self.prosody.push(samples))
 
     def end(self) -> MotionSequence:

@@ -75,8 +75,8 @@ def add_stream_bench_options(bench: argparse.ArgumentParser) -> None:
         "--diffusion-streams",
         type=int,
         default=None,
-        help="with --stream: live streams that use the diffusion engine (default: one per "
-        "4 cores; the rest use the energy engine)",
+        help="with --stream: live streams that may use the diffusion engine (default: all; "
+        "beyond it they use the energy engine)",
     )
     bench.add_argument(
         "--check",

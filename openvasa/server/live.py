@@ -148,6 +148,7 @@ async def _open(websocket: WebSocket, state: ServerState) -> tuple[StreamSession
         frame_format="jpeg",
         jpeg_quality=state.settings.jpeg_quality,
         max_chunk_s=MAX_CHUNK_S,
+        catch_up=state.settings.catch_up,
     )
 
     def open_session() -> StreamSession:

@@ -13,6 +13,7 @@ from openvasa.motion.diffusion.model import ModelConfig, MotionDiffusionTransfor
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_CHECKPOINT = "motion_diffusion.pt"
+LIVE_CHECKPOINT = "motion_diffusion_live.pt"  # its few-step student for live streams
 
 
 def default_checkpoint() -> Path:
@@ -23,6 +24,12 @@ def default_checkpoint() -> Path:
             f"The motion model {path} is missing: reinstall openvasa or pass --checkpoint."
         )
     return path
+
+
+def default_live_checkpoint() -> Path | None:
+    """The shipped live student of the default model (None if it is not installed)."""
+    path = WEIGHTS_DIR / LIVE_CHECKPOINT
+    return path if path.exists() else None
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

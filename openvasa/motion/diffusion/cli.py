@@ -49,6 +49,13 @@ def add_commands(sub) -> None:
         help="weights to export: the EMA (default) or the last raw weights (short fine-tuning)",
     )
 
+    from openvasa.motion.diffusion.distill import add_arguments as add_distill_arguments
+
+    live = train_sub.add_parser(
+        "live", help="distil the motion model into the few-step student of live streams"
+    )
+    add_distill_arguments(live)
+
     pre = sub.add_parser("preprocess", help="talking videos → training shards (motion + audio)")
     pre.add_argument("videos", nargs="+", help="video files with a talking face and its voice")
     pre.add_argument("--out", required=True, help="folder for the shards")
@@ -75,6 +82,14 @@ def add_commands(sub) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from openvasa.motion.diffusion.train import config_from_args, export_checkpoint, train
 
+    if args.train_what == "live":
+        from openvasa.motion.diffusion import distill
+
+        last = distill.distill(distill.config_from_args(args))
+        if args.export:
+            export_checkpoint(last, args.export, "ema")
+        print(f"wrote {last}")
+        return 0
     last = train(config_from_args(args))
     if args.export:
         export_checkpoint(last, args.export, args.export_weights)

@@ -7,7 +7,6 @@ length — or a live stream — is generated without seams.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,7 +18,12 @@ from openvasa.audio import Audio
 from openvasa.audio.load import SAMPLE_RATE
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import MotionFrame, MotionSequence
-from openvasa.motion.diffusion.checkpoint import build_model, default_checkpoint, load_checkpoint
+from openvasa.motion.diffusion.checkpoint import (
+    build_model,
+    default_checkpoint,
+    default_live_checkpoint,
+    load_checkpoint,
+)
 from openvasa.motion.diffusion.features import audio_features, pool_to_frames
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, sample
@@ -33,25 +37,28 @@ class DiffusionSettings:
     steps: int = 10
     overlap: int = 4  # frames by which neighbouring windows overlap and crossfade
     guidance: Guidance = field(default_factory=Guidance)
-    # Live streams (`DiffusionEngine.open`): each window commits `live_stride` frames and sees
-    # `live_lookahead` frames of audio past them (the rest of its audio is blank), so a frame
-    # leaves (live_stride + live_lookahead) / fps after its start; Whisper encodes the last
-    # `live_audio_s` seconds of audio for each window. See DiffusionMotionStream. Each window
-    # continues the last, so shorter commits let the motion drift: with 4 the clip's median
-    # gaze strayed up to 6° from the request, with 8 up to 5° (offline: 2.5°).
-    live_stride: int = 8
+    # Live streams (`DiffusionEngine.open`, see DiffusionMotionStream). A window is made as
+    # soon as the audio reaches `live_lookahead` frames past `live_stride` new frames, and
+    # commits those; when the audio has run ahead (a busy machine, a big push) one window
+    # commits up to `live_max_commit` frames, so a stream that falls behind catches up with
+    # fewer, longer windows instead of falling further behind. Live windows are
+    # `live_window` frames (the model is trained for them: `train --live-fraction`), denoised
+    # in `live_steps` steps; Whisper (`live_compute_type`) encodes the last `live_audio_s`
+    # seconds for each. Chosen on GRID val with the live proxy (weights README): a longer
+    # audio context, more steps or a full 50-frame window gained nothing; look-ahead did.
+    live_stride: int = 2
     live_lookahead: int = 2
-    live_steps: int = 5
-    live_audio_s: float = 2.0
-    # Diffusion streams at once; more use the energy engine. None: one per 4 CPU cores (a
-    # stream keeps about a core busy with Whisper and the sampler; on 2 cores one beside
-    # three energy streams fell behind), so small machines stream with energy.
+    live_max_commit: int = 8
+    live_window: int = 14
+    live_steps: int = 2
+    live_audio_s: float = 0.6
+    live_compute_type: str = "int8"
+    # Diffusion streams at once (None: no limit but the server's sessions); more use the
+    # energy engine.
     live_streams: int | None = None
 
-    def live_stream_slots(self) -> int:
-        if self.live_streams is not None:
-            return max(0, self.live_streams)
-        return (os.cpu_count() or 1) // 4
+    def live_stream_slots(self) -> int | None:
+        return None if self.live_streams is None else max(0, self.live_streams)
 
 
 class _Conditions:
@@ -78,12 +85,25 @@ class MotionWindows:
     live: a few frames each, with a short look-ahead of audio.
     """
 
-    def __init__(self, engine: DiffusionEngine, controls: Controls, steps: int, overlap: int):
+    def __init__(
+        self,
+        engine: DiffusionEngine,
+        controls: Controls,
+        steps: int,
+        overlap: int,
+        window: int | None = None,
+        model: torch.nn.Module | None = None,
+        sampler: SamplerConfig | None = None,
+    ):
+        """model, sampler: another network for the same motion space (the live student) and
+        how to sample it; default the engine's model, `steps` with the engine's guidance."""
         self.engine = engine
-        self.window, self.context = engine.config.window, engine.config.context
+        self.model = model or engine.model
+        self.window = min(window or engine.config.window, engine.config.window)
+        self.context = engine.config.context
         self.device = engine.device
         self.generator = torch.Generator().manual_seed(controls.seed)
-        self.sampler = SamplerConfig(steps, engine.settings.guidance)
+        self.sampler = sampler or SamplerConfig(steps, engine.settings.guidance)
         self.overlap = overlap
         self.conditions = _Conditions(controls, self.device)
         self.committed = 0  # frames committed so far
@@ -120,7 +140,7 @@ class MotionWindows:
             **self.conditions.tensors,
         }
         keep_context = torch.tensor([has_context], device=self.device)
-        window = sample(self.engine.model, inputs, noise, self.sampler, keep_context)[0]
+        window = sample(self.model, inputs, noise, self.sampler, keep_context)[0]
         # Windows overlap by a few frames, crossfaded: the context tokens carry the motion
         # across the join and the crossfade removes what little step is left.
         shared = min(self.overlap, len(self._predicted))
@@ -145,8 +165,17 @@ class DiffusionEngine:
         checkpoint: str | Path | None = None,
         settings: DiffusionSettings | None = None,
         device: str = "cpu",
+        live_checkpoint: str | Path | None = None,
     ):
+        """live_checkpoint: the few-step student that live streams sample (`openvasa train
+        live`); default the shipped one when `checkpoint` is the shipped model, else none
+        (streams then sample the model itself in `live_steps` steps)."""
+        if live_checkpoint is None and checkpoint is None:
+            live_checkpoint = default_live_checkpoint()
+        self._live_checkpoint = live_checkpoint
+        self._live: tuple[torch.nn.Module, SamplerConfig] | None = None
         state = load_checkpoint(checkpoint or default_checkpoint())
+        self._stats = state["stats"]
         self.model = build_model(state).float().to(device).eval()
         self.config = self.model.config
         stats = state["stats"]
@@ -181,6 +210,32 @@ class DiffusionEngine:
             )
         return DiffusionMotionStream(self, start, controls or Controls())
 
+    def live_sampler(self) -> tuple[torch.nn.Module, SamplerConfig]:
+        """The network and sampling of live windows: the live student if there is one (its
+        own steps, guidance folded in), else the model in `live_steps` steps."""
+        if self._live is None:
+            path = self._live_checkpoint
+            if path is None or not Path(path).exists():
+                self._live = (
+                    self.model,
+                    SamplerConfig(self.settings.live_steps, self.settings.guidance),
+                )
+            else:
+                state = load_checkpoint(path)
+                if state["stats"] != self._stats:
+                    raise OpenvasaError(
+                        f"The live model {path} was not distilled from this motion model "
+                        "(their normalisation differs): pass its teacher's checkpoint."
+                    )
+                model = build_model(state).float().to(self.device).eval()
+                how = state.get("sampler", {})
+                steps = int(how.get("steps", self.settings.live_steps))
+                self._live = (
+                    model,
+                    SamplerConfig(steps, Guidance(audio=float(how.get("guidance", 0.0)))),
+                )
+        return self._live
+
     def normalise_audio(self, features: np.ndarray) -> torch.Tensor:
         """(T, A) raw pooled features → normalised tensor, as the model was trained."""
         return (torch.as_tensor(features, device=self.device) - self._audio_mean) / self._audio_std
@@ -213,24 +268,30 @@ class DiffusionEngine:
 
 
 @cache
-def _live_whisper():
+def _live_whisper(compute_type: str = "int8"):
     """The Whisper encoder of live streams: one thread per encoding, so that concurrent
     streams and the render threads share the cores without the thread pool's spin-waits
-    (on a busy 2-core machine the all-core encoder took 10–30× longer for 1 s of audio)."""
+    (on a busy 2-core machine the all-core encoder took 10–30× longer for 1 s of audio).
+    int8 weights encode 0.6 s in 10 ms rather than 28, with the same lip sync on GRID val."""
     from openvasa.audio.whisper import WhisperEncoder
 
-    return WhisperEncoder(threads=1)
+    return WhisperEncoder(threads=1, compute_type=compute_type)
 
 
 class DiffusionMotionStream:
     """Diffusion motion for audio that arrives piece by piece (16 kHz mono float32).
 
-    The same window step as offline generation (`MotionWindows`), with little look-ahead:
-    the window for frames f… is made once the audio up to frame f + stride + lookahead has
-    arrived; Whisper encodes the last `live_audio_s` seconds up to there, the window's audio
-    past that point is blank (the model was trained with blank audio tails for this), and
-    only its first `stride` frames are committed. Each window uses exactly the audio up to
-    its own point, so the motion is the same however the audio is cut into pieces.
+    The window step of offline generation (`MotionWindows`) with little look-ahead: frame f
+    can be made once the audio up to frame f + 1 + `lookahead` has arrived. A window is made
+    as soon as `stride` new frames can be (`live_stride`) and commits them. Whisper encodes
+    the last `live_audio_s` seconds up to the window's look-ahead point, the window's audio
+    past that point is blank (the model is trained for it), and its first frames are
+    committed. Each window uses exactly the audio up to its own point, so the motion does not
+    depend on how the audio is cut into pieces.
+
+    `push(samples, catch_up=True)` is for a stream that has fallen behind: the frames that
+    the audio so far allows are made in windows of up to `live_max_commit` frames, fewer and
+    cheaper ones (the motion then depends on how much audio each push brings).
 
     `push(samples)` returns the frames now complete; `end()` the rest, up to
     `frame_count(duration, fps)` in all; `set_controls` changes gaze, emotion and head
@@ -244,9 +305,19 @@ class DiffusionMotionStream:
         self.start = start
         self.controls = controls
         self.stride = max(1, settings.live_stride)
+        self.max_commit = max(self.stride, settings.live_max_commit)
         self.ahead = max(0, settings.live_lookahead)
-        overlap = min(settings.overlap, self.stride)
-        self.windows = MotionWindows(engine, controls, settings.live_steps, overlap)
+        model, sampler = engine.live_sampler()
+        self.windows = MotionWindows(
+            engine,
+            controls,
+            sampler.steps,
+            min(settings.overlap, self.stride),
+            window=max(settings.live_window, self.max_commit + self.ahead),
+            model=model,
+            sampler=sampler,
+        )
+        self._whisper = _live_whisper(settings.live_compute_type)
         self._frame_samples = SAMPLE_RATE / self.fps
         self._buffer_samples = int(settings.live_audio_s * SAMPLE_RATE)
         self._audio = np.zeros(0, np.float32)  # the recent audio
@@ -265,16 +336,19 @@ class DiffusionMotionStream:
         self.controls = controls
         self.windows.set_controls(controls)
 
-    def push(self, samples: np.ndarray) -> MotionSequence:
-        """Add audio; returns the motion of the frames it completes (maybe zero frames)."""
+    def push(self, samples: np.ndarray, catch_up: bool = False) -> MotionSequence:
+        """Add audio; returns the motion of the frames it completes (maybe zero frames).
+        catch_up: commit up to `max_commit` frames a window rather than `stride`."""
         if self._ended:
             raise OpenvasaError("The motion stream has ended.")
         samples = np.asarray(samples, np.float32).reshape(-1)
         self._audio = np.concatenate([self._audio, samples])
         self.samples_in += len(samples)
         parts = []
-        while self.samples_in >= self._sample_at(self.windows.committed + self.stride + self.ahead):
-            parts.append(self._next_window(self.stride))
+        while (ready := self._frames_ready() - self.windows.committed) >= self.stride:
+            parts.append(
+                self._next_window(min(ready, self.max_commit if catch_up else self.stride))
+            )
         self._forget_old_audio()
         return self._motion(parts)
 
@@ -290,12 +364,19 @@ class DiffusionMotionStream:
     def _sample_at(self, frame: int) -> int:
         return int(round(frame * self._frame_samples))
 
+    def _frames_ready(self) -> int:
+        """How many frames the audio so far allows: frame f needs it up to f + 1 + ahead."""
+        frames = int(self.samples_in // self._frame_samples) + 1
+        while frames > 0 and self._sample_at(frames) > self.samples_in:
+            frames -= 1
+        return max(0, frames - self.ahead)
+
     def _next_window(self, commit: int) -> torch.Tensor:
         first = self.windows.committed
         w = self.windows.window
         # The audio this window hears: up to its look-ahead point (less at the stream's end),
-        # from a frame boundary a few seconds before.
-        heard = min(self._sample_at(first + self.stride + self.ahead), self.samples_in)
+        # from a frame boundary `live_audio_s` before, or before the context if that is earlier.
+        heard = min(self._sample_at(first + commit + self.ahead), self.samples_in)
         begin_frame = max(
             0,
             min(
@@ -308,7 +389,7 @@ class DiffusionMotionStream:
         n_frames = frame_count(len(clip) / SAMPLE_RATE, self.fps) if len(clip) else 0
         audio = torch.zeros(w, self.engine.config.audio_dim, device=self.engine.device)
         if n_frames > first - begin_frame:
-            features = _live_whisper().features(clip)
+            features = self._whisper.features(clip)
             pooled = pool_to_frames(features, 50.0, self.fps, n_frames)[first - begin_frame :]
             known = min(w, len(pooled))
             audio[:known] = self.engine.normalise_audio(pooled[:known])

@@ -53,6 +53,17 @@ def sample(
     config: SamplerConfig,
     keep_context: torch.Tensor,
 ) -> torch.Tensor:
+    """`denoise` without gradients: what generation uses."""
+    return denoise(model, inputs, noise, config, keep_context)
+
+
+def denoise(
+    model,
+    inputs: dict[str, torch.Tensor],
+    noise: torch.Tensor,
+    config: SamplerConfig,
+    keep_context: torch.Tensor,
+) -> torch.Tensor:
     """Denoise `noise` (B, W, D) into motion with DDIM (η = 0) and per-condition guidance:
 
         x̂₀ = (1 + Σ λ_c) · H(x_t, t, C) − Σ λ_c · H(x_t, t, C without c)

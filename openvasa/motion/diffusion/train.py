@@ -70,6 +70,12 @@ class TrainConfig:
     real_head_weight: float = 1.0
     mouth_weight: float = 1.0  # loss weight of the jaw and mouth blendshapes, all clips
     keep_checkpoints: bool = False  # also keep OUT/step<N>.pt at every save (for curves)
+    # Live streams (DiffusionMotionStream) make short windows that hear only their first few
+    # frames' audio: this share of steps trains that case, windows of `live_window` frames
+    # with the audio of the first 1…`live_known` frames, the rest blank.
+    live_fraction: float = 0.0
+    live_window: int = 14
+    live_known: int = 8
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -174,7 +180,13 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         context = (tensors["context_motion"] - stats["mean"]) / stats["std"]
         audio = (tensors["audio"] - stats["audio_mean"]) / stats["audio_std"]
         context_audio = (tensors["context_audio"] - stats["audio_mean"]) / stats["audio_std"]
-        if config.drop_audio_tail > 0:
+        live = rng.random() < config.live_fraction
+        if live:
+            frames = min(config.live_window, model_config.window)
+            x0, audio = x0[:, :frames], audio[:, :frames].clone()
+            for i, known in enumerate(rng.integers(1, config.live_known + 1, config.batch)):
+                audio[i, known:] = 0.0
+        elif config.drop_audio_tail > 0:
             # Streams end mid-window: teach the model that the last frames may have no audio yet.
             cut = rng.random(config.batch) < config.drop_audio_tail
             for i in np.nonzero(cut)[0]:
@@ -325,6 +337,16 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="keep a copy of the checkpoint at every save (OUT/step<N>.pt)",
     )
+    parser.add_argument(
+        "--live-fraction",
+        type=float,
+        default=defaults.live_fraction,
+        help="share of steps trained as live streams run: short windows that hear only "
+        "their first few frames",
+    )
+    parser.add_argument(
+        "--live-window", type=int, default=defaults.live_window, help="frames of a live window"
+    )
     parser.add_argument("--d-model", type=int, default=model.d_model)
     parser.add_argument("--layers", type=int, default=model.layers)
     parser.add_argument("--heads", type=int, default=model.heads)
@@ -356,6 +378,8 @@ def config_from_args(args) -> TrainConfig:
         real_head_weight=args.real_head_weight,
         mouth_weight=args.mouth_weight,
         keep_checkpoints=args.keep_checkpoints,
+        live_fraction=args.live_fraction,
+        live_window=args.live_window,
         model=model,
     )
 
@@ -411,7 +435,8 @@ def export_checkpoint(source: str | Path, target: str | Path, weights: str = "em
     if weights not in ("ema", "raw"):
         raise OpenvasaError(f"Export weights must be 'ema' or 'raw', not {weights!r}.")
     state = load_checkpoint(source)
-    slim = {k: state[k] for k in ("version", "step", "model_config", "train_config", "stats")}
+    keys = ("version", "step", "model_config", "train_config", "stats", "sampler")
+    slim = {k: state[k] for k in keys if k in state}
     slim["exported_weights"] = weights
     chosen = state[weights]
     slim["ema"] = {k: v.half() if v.is_floating_point() else v for k, v in chosen.items()}
