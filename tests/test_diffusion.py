@@ -43,23 +43,26 @@ def _toy_corpus(folder, frames=400, seed=0):
 def trained_toy(tmp_path_factory):
     folder = tmp_path_factory.mktemp("toy")
     audio, motion = _toy_corpus(folder / "data")
+    checkpoint = _train_toy(folder, "run", steps=400, drop_context=0.2, drop_audio_tail=0.0)
+    return checkpoint, audio, motion, folder
+
+
+def _train_toy(folder, out: str, **settings):
+    """The tiny model trained on folder/data into folder/out (seeded); returns its path."""
     config = TrainConfig(
         data=str(folder / "data"),
-        out=str(folder / "run"),
-        steps=400,
+        out=str(folder / out),
         batch=16,
         lr=2e-3,
         warmup_steps=20,
         ema=0.95,
         drop_condition=0.0,
-        drop_context=0.2,
-        drop_audio_tail=0.0,
         save_every=10_000,
         model=TINY,
+        **settings,
     )
     torch.manual_seed(0)
-    checkpoint = train(config, progress=False)
-    return checkpoint, audio, motion, folder
+    return train(config, progress=False)
 
 
 def test_tiny_model_overfits_a_few_windows(trained_toy):
@@ -266,21 +269,7 @@ def test_a_distilled_student_makes_in_two_steps_what_the_teacher_makes_in_ten(tm
         np.zeros((1, 52)),
         25.0,
     )
-    teacher_config = TrainConfig(
-        data=str(tmp_path / "data"),
-        out=str(tmp_path / "teacher"),
-        steps=300,
-        batch=16,
-        lr=2e-3,
-        warmup_steps=20,
-        ema=0.95,
-        drop_condition=0.0,
-        drop_context=1.0,
-        save_every=10_000,
-        model=TINY,
-    )
-    torch.manual_seed(0)
-    teacher_path = train(teacher_config, progress=False)
+    teacher_path = _train_toy(tmp_path, "teacher", steps=300, drop_context=1.0)
     config = DistillConfig(
         data=str(tmp_path / "data"),
         teacher=str(teacher_path),

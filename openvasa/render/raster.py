@@ -158,32 +158,25 @@ def composite(
             w10 = (1 - fx) * fy
             w11 = fx * fy
             lab = label[y, x]
-            if lab == SURFACE:
-                alpha = (
-                    w00 * mask[y0, x0, 0]
-                    + w01 * mask[y0, x0 + 1, 0]
-                    + w10 * mask[y0 + 1, x0, 0]
-                    + w11 * mask[y0 + 1, x0 + 1, 0]
-                )
-                if alpha >= 0.999:
-                    # Most pixels: skin, hair or clothes well inside the person, only sampled
-                    # (the same values as the general path below, in 60 % of its time).
-                    for ch in range(3):
-                        value = (
-                            w00 * image[y0, x0, ch]
-                            + w01 * image[y0, x0 + 1, ch]
-                            + w10 * image[y0 + 1, x0, ch]
-                            + w11 * image[y0 + 1, x0 + 1, ch]
-                        )
-                        out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
-                    continue
-            source = eyeball if (lab == EYE_RIGHT or lab == EYE_LEFT) else image
             alpha = (
                 w00 * mask[y0, x0, 0]
                 + w01 * mask[y0, x0 + 1, 0]
                 + w10 * mask[y0 + 1, x0, 0]
                 + w11 * mask[y0 + 1, x0 + 1, 0]
             )
+            if lab == SURFACE and alpha >= 0.999:
+                # Most pixels: skin, hair or clothes well inside the person, only sampled
+                # (the same values as the general path below, in 60 % of its time).
+                for ch in range(3):
+                    value = (
+                        w00 * image[y0, x0, ch]
+                        + w01 * image[y0, x0 + 1, ch]
+                        + w10 * image[y0 + 1, x0, ch]
+                        + w11 * image[y0 + 1, x0 + 1, ch]
+                    )
+                    out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+                continue
+            source = eyeball if (lab == EYE_RIGHT or lab == EYE_LEFT) else image
             for ch in range(3):
                 value = (
                     w00 * source[y0, x0, ch]

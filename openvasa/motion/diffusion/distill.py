@@ -26,6 +26,7 @@ import torch
 from openvasa.errors import OpenvasaError
 from openvasa.motion.diffusion.checkpoint import build_model, default_checkpoint, load_checkpoint
 from openvasa.motion.diffusion.data import WindowSampler, load_clips
+from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, denoise, sample
 
 
@@ -98,7 +99,7 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
     started = time.perf_counter()
     while step < config.steps:
         inputs, keep_context = _live_batch(windows, config, stats, rng)
-        noise = torch.randn(config.batch, frames, teacher.motion_out.out_features)
+        noise = torch.randn(config.batch, frames, MOTION_DIM)
         target = sample(teacher, inputs, noise, teacher_sampler, keep_context)
         made = denoise(student, inputs, noise, student_sampler, keep_context)
         loss_x0 = ((made - target) ** 2).mean()
