@@ -69,6 +69,48 @@ def test_preprocess_resumes_and_fails_when_nothing_is_usable(tmp_path, talking_v
         preprocess([talking_videos["lost"], talking_videos["mute"]], tmp_path, log=lambda _: None)
 
 
+def test_augmented_copies_are_retimed_with_their_voice_and_need_no_tracking(
+    tmp_path, talking_videos, monkeypatch
+):
+    from openvasa.motion.diffusion import preprocess as module
+
+    out = tmp_path / "shards"
+    preprocess([talking_videos["gaps"]], out, log=lambda _: None)
+    # Augmenting finished shards reads the motion back: tracking would fail here.
+    monkeypatch.setattr(module, "preprocess_video", lambda path: 1 / 0)
+    shards = preprocess([talking_videos["gaps"]], out, augment=3, seed=1, log=lambda _: None)
+    assert [s.name for s in shards] == [
+        "videos_0000_of_0001_0000.npz",
+        "videos_0000_of_0001_0000_aug3.npz",
+    ]
+    (original,) = module._clips_of_shard(shards[0])
+    with np.load(shards[1]) as shard:
+        names = [str(n) for n in shard["clip_names"]]
+        starts = shard["clip_starts"]
+        assert shard["real"].all() and len(names) == 3
+        for key in ("motion", "audio_features"):
+            assert np.isfinite(shard[key].astype(np.float64)).all(), key
+        jaw = original["motion"][:, 6 + 17]
+        for i, name in enumerate(names):
+            speed = float(name.split("~")[1].rstrip("x"))
+            assert name.startswith("clips/gaps.mp4~") and 0.9 <= speed <= 1.1
+            motion = shard["motion"][starts[i] : starts[i + 1]]
+            # The motion is re-timed by the copy's speed, its audio features cover it all,
+            # and the features differ from the clean recording's.
+            assert abs(len(motion) - len(jaw) / speed) <= 1.5
+            retimed = np.interp(np.arange(len(motion)) * speed, np.arange(len(jaw)), jaw)
+            np.testing.assert_allclose(motion[:, 6 + 17], retimed, atol=1e-5)
+            features = shard["audio_features"][starts[i] : starts[i + 1]].astype(np.float32)
+            clean = original["audio_features"].astype(np.float32)
+            n = min(len(features), len(clean))
+            assert np.abs(features[:n] - clean[:n]).mean() > 0.01
+    # Deterministic in the seed.
+    (out / shards[1].name).unlink()
+    again = preprocess([talking_videos["gaps"]], out, augment=3, seed=1, log=lambda _: None)
+    with np.load(again[1]) as shard:
+        assert [str(n) for n in shard["clip_names"]] == names
+
+
 def _shard(folder, name, frames=60, nan_emotion=False, seed=0):
     rng = np.random.default_rng(seed)
     emotion = np.zeros((1, 52))

@@ -206,7 +206,7 @@ class _FaceMeasurer:
 
     def measure(self, landmarks: np.ndarray) -> tuple:
         placement = self.encoder.placement(landmarks)
-        motion = self.encoder.encode(landmarks)
+        motion = self.encoder.encode(landmarks, placement)
         canonical = placement.invert(np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64))
         mouth = float(np.mean(canonical[_LIPS_LOWER, 1] - canonical[_LIPS_UPPER, 1]))
         eyes = []
@@ -228,6 +228,7 @@ def face_signals(
     *,
     analyzer: FaceAnalyzer | None = None,
     refine_iris: bool = True,
+    fine_gaze: bool = True,
     model_frame: np.ndarray | None = None,
     progress: ProgressFn | None = None,
 ) -> FaceSignals:
@@ -235,7 +236,11 @@ def face_signals(
 
     video: any file PyAV reads (MP4, MOV, MKV, WebM …). refine_iris: track the irises by
     their look in the first frame whose eyes are open (`openvasa.face.iris.IrisTracker`)
-    rather than trust MediaPipe's iris points, which read a turned eye short. model_frame:
+    rather than trust MediaPipe's iris points, which read a turned eye short. fine_gaze:
+    read gaze from the refine passes of a single portrait (three more landmark passes a
+    frame, about 60 % of the time); False reads it from the tracker's landmarks, which sit
+    a pixel off on the eyes of rendered faces, and leaves every other signal the same.
+    model_frame:
     an (H, W, 3) RGB image in the video's pixels to fit the person's face and eye model to,
     instead of the video's first frame: for a generated video, its framed portrait, so that
     gaze reads in the frame its controls were given in.
@@ -259,7 +264,7 @@ def face_signals(
         tracked = _tracked_landmarks(analyzer, model_frame)
         if tracked is None:
             raise NoFaceError("No face found in the model frame given for the video.")
-        fine = _fine_landmarks(analyzer, model_frame, tracked)
+        fine = _fine_landmarks(analyzer, model_frame, tracked) if fine_gaze else tracked
         measurer = _FaceMeasurer(model_frame, tracked)
         gazer = _FaceMeasurer(model_frame, fine)
         if refine_iris:
@@ -281,7 +286,7 @@ def face_signals(
             rows.append(None)
             landmarks_all.append(np.full((topo.N_LANDMARKS, 3), np.nan))
         else:
-            fine = _fine_landmarks(analyzer, frame, landmarks)
+            fine = _fine_landmarks(analyzer, frame, landmarks) if fine_gaze else landmarks
             if refine_iris and irises is None and _eyes_open(fine):
                 irises = IrisTracker(frame, fine)
             if irises is not None:

@@ -283,9 +283,12 @@ class MotionEncoder:
         # Depth is not observed in the image: keep the one the 3D fit gives.
         return HeadPlacement(*(float(v) for v in q[:4]), np.array([q[4], q[5], translation[2]]))
 
-    def encode(self, landmarks: np.ndarray) -> MotionFrame:
-        """(478, 3) output-pixel landmarks → MotionFrame (pose, 52 blendshapes, gaze)."""
-        placement = self.placement(landmarks)
+    def encode(self, landmarks: np.ndarray, placement: HeadPlacement | None = None) -> MotionFrame:
+        """(478, 3) output-pixel landmarks → MotionFrame (pose, 52 blendshapes, gaze).
+
+        placement: `self.placement(landmarks)` when the caller has it already (the fit is
+        most of the cost)."""
+        placement = self.placement(landmarks) if placement is None else placement
         canonical = placement.invert(np.asarray(landmarks[: topo.N_FACE_VERTICES], np.float64))
         residual = ((canonical - self.identity) * self._weights).reshape(-1)
         target = np.concatenate([residual, np.zeros(len(self.active))])
@@ -383,6 +386,7 @@ def _lip_seal(shape: np.ndarray) -> np.ndarray:
     gap[:, 2] = 0.0
     outer_upper = np.array(topo.LIPS_OUTER_UPPER[1:-1])
     outer_lower = np.array(topo.LIPS_OUTER_LOWER[1:-1])
+
     # Outer lip points take the move of the inner point nearest them across the mouth.
     def carried(outer: np.ndarray, inner: np.ndarray, moves: np.ndarray) -> np.ndarray:
         return np.stack(

@@ -77,6 +77,14 @@ def add_commands(sub) -> None:
         default=os.cpu_count() or 1,
         help="processes on this machine (default: one per core)",
     )
+    pre.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        help="also write this many copies of each clip with its voice re-recorded: "
+        "other speeds, equalisation, rooms, noise and levels (default: none)",
+    )
+    pre.add_argument("--seed", type=int, default=0, help="seed of the augmentation")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -111,6 +119,8 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
             args.workers,
             update,
             jobs=args.jobs,
+            augment=args.augment,
+            seed=args.seed,
             log=log,
         )
     finally:
