@@ -188,3 +188,25 @@ def test_export_keeps_the_raw_weights_when_asked(tmp_path):
             torch.testing.assert_close(value.float(), full[weights][name].half().float())
     with pytest.raises(OpenvasaError, match="'ema' or 'raw'"):
         export_checkpoint(last, tmp_path / "x.pt", "best")
+
+
+def test_loss_weights_of_real_and_synthetic_clips(tmp_path):
+    from openvasa.motion.diffusion.train import HEAD_AND_EYE_DIMS, MOUTH_DIMS, loss_weights
+
+    _shard(tmp_path / "synthetic", "teacher", frames=100, seed=1)
+    _shard(tmp_path / "real", "video", frames=100, seed=2, nan_emotion=False)
+    clips = load_clips([tmp_path / "synthetic", tmp_path / "real"])
+    clips.real[1] = True
+    std = np.full(60, 10.0, np.float32)  # wider than the real clips': no spread correction
+    config = TrainConfig(data="", mouth_weight=2.0, real_head_weight=0.0)
+    synthetic, real = loss_weights(config, clips, std)
+    assert (synthetic[MOUTH_DIMS] == 2).all() and (real[MOUTH_DIMS] == 2).all()
+    assert (real[HEAD_AND_EYE_DIMS] == 0).all() and (synthetic[HEAD_AND_EYE_DIMS] == 1).all()
+    config = TrainConfig(data="", mouth_weight=2.0, synthetic_mouth_weight=0.25)
+    synthetic, real = loss_weights(config, clips, std)
+    assert (synthetic[MOUTH_DIMS] == 0.25).all() and (real[MOUTH_DIMS] == 2).all()
+    # A real dimension that moves more than the normalisation counts in its own spread.
+    wide = std.copy()
+    wide[MOUTH_DIMS[0]] = 0.05
+    _, real = loss_weights(config, clips, wide)
+    assert 0 < real[MOUTH_DIMS[0]] < 0.5 * 2

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import ARKIT_BLENDSHAPES
 from openvasa.motion.diffusion.checkpoint import default_checkpoint, load_checkpoint
-from openvasa.motion.diffusion.data import WindowSampler, load_clips
+from openvasa.motion.diffusion.data import MotionClips, WindowSampler, load_clips
 from openvasa.motion.diffusion.model import CONDITIONS, ModelConfig, MotionDiffusionTransformer
 from openvasa.motion.diffusion.sampler import corrupt
 
@@ -69,6 +69,9 @@ class TrainConfig:
     # them from the synthetic corpus (GRID's readers hold still and look at a script).
     real_head_weight: float = 1.0
     mouth_weight: float = 1.0  # loss weight of the jaw and mouth blendshapes, all clips
+    # The same on synthetic clips when set: below mouth_weight, the mouth learns more from
+    # real faces while the corpus still teaches head, eyes and other voices.
+    synthetic_mouth_weight: float | None = None
     keep_checkpoints: bool = False  # also keep OUT/step<N>.pt at every save (for curves)
     # Live streams (DiffusionMotionStream) make short windows that hear only their first few
     # frames' audio: this share of steps trains that case, windows of `live_window` frames
@@ -91,6 +94,27 @@ def _distributed() -> tuple[int, int, torch.device]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
+
+
+def loss_weights(
+    config: TrainConfig, clips: MotionClips, std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension loss weights (D,) of synthetic and of real clips; `std` is the motion's
+    normalisation."""
+    synthetic = np.ones(len(std), np.float32)
+    synthetic[MOUTH_DIMS] = config.mouth_weight
+    real = synthetic.copy()
+    real[HEAD_AND_EYE_DIMS] = config.real_head_weight
+    if config.synthetic_mouth_weight is not None:
+        synthetic[MOUTH_DIMS] = config.synthetic_mouth_weight
+    if clips.real.any():
+        # Real faces move dimensions that the teacher hardly moves (jawForward, mouthDimple…):
+        # in the teacher's units their errors would swamp the rest. On real clips each
+        # dimension's error counts in the real data's own spread where that is the wider.
+        frames = np.repeat(clips.real, np.diff(clips.clip_starts))
+        real_std = np.maximum(clips.motion[frames].std(0), 1e-6)
+        real *= np.minimum(1.0, (std / real_std) ** 2).astype(np.float32)
+    return synthetic, real
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
@@ -141,18 +165,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         seed=config.seed * 1000 + rank + step,
         real_fraction=config.real_fraction,
     )
-    dim_weight = torch.ones(mean.shape[0], device=device)
-    dim_weight[MOUTH_DIMS] = config.mouth_weight
-    real_weight = dim_weight.clone()
-    real_weight[HEAD_AND_EYE_DIMS] = config.real_head_weight
-    if clips.real.any():
-        # Real faces move dimensions that the teacher hardly moves (jawForward, mouthDimple…):
-        # in the teacher's units their errors would swamp the rest. On real clips each
-        # dimension's error counts in the real data's own spread where that is the wider.
-        frames = np.repeat(clips.real, np.diff(clips.clip_starts))
-        real_std = np.maximum(clips.motion[frames].std(0), 1e-6)
-        spread = np.minimum(1.0, (std / real_std) ** 2).astype(np.float32)
-        real_weight *= torch.as_tensor(spread, device=device)
+    dim_weight, real_weight = (
+        torch.as_tensor(w, device=device) for w in loss_weights(config, clips, std)
+    )
     rng = np.random.default_rng(config.seed * 7919 + rank + step)
     stats = {
         k: torch.tensor(v, device=device)
@@ -333,6 +348,13 @@ def add_arguments(parser) -> None:
         help="loss weight of the jaw and mouth blendshapes",
     )
     parser.add_argument(
+        "--synthetic-mouth-weight",
+        type=float,
+        default=defaults.synthetic_mouth_weight,
+        help="loss weight of the jaw and mouth on synthetic clips (default: --mouth-weight); "
+        "lower lets real faces teach the mouth",
+    )
+    parser.add_argument(
         "--keep-checkpoints",
         action="store_true",
         help="keep a copy of the checkpoint at every save (OUT/step<N>.pt)",
@@ -377,6 +399,7 @@ def config_from_args(args) -> TrainConfig:
         real_fraction=args.real_fraction,
         real_head_weight=args.real_head_weight,
         mouth_weight=args.mouth_weight,
+        synthetic_mouth_weight=args.synthetic_mouth_weight,
         keep_checkpoints=args.keep_checkpoints,
         live_fraction=args.live_fraction,
         live_window=args.live_window,
