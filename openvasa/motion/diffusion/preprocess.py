@@ -58,6 +58,12 @@ def my_share(videos: list[str], worker_index: int, workers: int) -> list[str]:
     return sorted(dict.fromkeys(videos), key=_shuffle_key)[worker_index::workers]
 
 
+def clip_name(path: str | os.PathLike[str]) -> str:
+    """A clip's name in its shard: the folder too, because GRID's speakers share sentence
+    codes (s1/bbaf2n, s26/bbaf2n)."""
+    return f"{Path(path).parent.name}/{Path(path).name}"
+
+
 def _fill_gaps(values: np.ndarray, good: np.ndarray) -> np.ndarray:
     """Columns of (T, D) `values` with the frames outside `good` (or non-finite)
     interpolated from their neighbours."""
@@ -81,8 +87,7 @@ def preprocess_video(path: str | os.PathLike[str]) -> dict:
     from openvasa.evaluation.signals import face_signals, video_audio
     from openvasa.motion.diffusion.features import audio_features
 
-    # The folder too: GRID's speakers share sentence codes (s1/bbaf2n, s26/bbaf2n).
-    name = f"{Path(path).parent.name}/{Path(path).name}"
+    name = clip_name(path)
     try:
         # Gaze from the tracker, not the refine passes: 2.1-2.3x faster with the same pose,
         # mouth and lids. On 4 GRID clips gaze moved by 1-5 degrees (mean |difference|);
@@ -193,7 +198,7 @@ def _preprocess_one(path: str) -> dict | str:
         return preprocess_video(path)
     except OpenvasaError as error:
         message = str(error)
-        name = f"{Path(path).parent.name}/{Path(path).name}"
+        name = clip_name(path)
         return message if isinstance(error, SkippedClip) else f"{name}: {message}"
 
 
@@ -307,7 +312,7 @@ def preprocess(
                     _write_shard(shards[k], clips)
                     written.append(shards[k])
             if augment and clips:
-                paths = {f"{Path(v).parent.name}/{Path(v).name}": v for v in parts[k]}
+                paths = {clip_name(v): v for v in parts[k]}
                 tasks = [(c, paths[c["name"]], augment, seed) for c in clips]
                 augmented = []
                 for extra in run(_augment_one, tasks):
