@@ -218,7 +218,8 @@ class Generator:
         controls: gaze_deg, head_distance, emotion, emotion_strength, seed (as `generate`);
         all but the seed can change mid-stream with `session.set_controls`. source: the
         original image, to re-frame it sharply when head_distance changes. See
-        `openvasa.streaming.StreamSession`.
+        `openvasa.streaming.StreamSession`. From the first stream on, torch, numpy's BLAS and
+        OpenCV compute each call in one thread, for the whole process (`openvasa.cores`).
         """
         from openvasa.streaming import StreamSession
 

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from openvasa.audio.load import SAMPLE_RATE
+from openvasa.cores import one_thread_per_call
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import MotionFrame
 from openvasa.render.portrait import Portrait
@@ -131,6 +132,7 @@ class StreamSession:
         settings: StreamSettings,
         source: str | os.PathLike[str] | np.ndarray | None = None,
     ):
+        one_thread_per_call()  # the stages and other streams share the cores (openvasa.cores)
         self.generator = generator
         self.settings = settings
         self.fps = float(generator.settings.fps)
@@ -562,8 +564,12 @@ class StreamSession:
             self._put(self._out_q, frame)
 
     def _encode_jpeg(self, image: np.ndarray) -> bytes:
+        # cvtColor, not a reversed view: OpenCV copies a view of negative stride slowly
+        # (0.7 ms for the conversion and encoding at 512², against 2.9 ms).
         ok, data = cv2.imencode(
-            ".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality]
+            ".jpg",
+            cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, self.settings.jpeg_quality],
         )
         if not ok:
             raise StreamError("JPEG encoding failed.")
