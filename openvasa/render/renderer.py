@@ -204,8 +204,6 @@ class Renderer:
         self.latent = latent
         self.mesh = _build_mesh(latent)
         width, height = latent.framing.size
-        image = latent.image.astype(np.float32)
-        self._image = image
         self._mask = latent.mask.astype(np.float32)[..., None]
         self._plate = _background_plate(latent.image, latent.mask).astype(np.float32)
         self._placement0 = pose_to_placement(latent.pose0, latent.framing, latent.depth_px)
@@ -219,12 +217,15 @@ class Renderer:
         tex[self.mesh.first_border : self.mesh.first_mouth, :2] = self.mesh.border_source
         self._tex = tex
         self._still_xy = tex[:, :2].copy()
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        self._identity_map = np.stack([xs, ys], -1)
-        self._tex_map = np.empty((height, width, 2), np.float32)
+        # Per-pixel maps of the mesh drawn. tex_map, mouth_map and label are read only where
+        # the depth buffer says a triangle was drawn this frame, so only the depth buffer and
+        # `drawn` are cleared between frames, and only over the rows the last frame drew.
+        self._tex_map = np.zeros((height, width, 2), np.float32)
         self._mouth_map = np.zeros((height, width, 3), np.float32)
         self._label = np.zeros((height, width), np.int8)
-        self._zbuf = np.empty((height, width), np.float32)
+        self._zbuf = np.full((height, width), np.inf, np.float32)
+        self._drawn = np.zeros((height, width), bool)
+        self._drawn_rows = (0, 0)  # rows [first, last) that the last frame drew in
         self._out = np.empty((height, width, 3), np.uint8)
         mouth_upper = np.isin(self.mesh.mouth_loop, topo.LIPS_INNER_UPPER)
         left = latent.identity[topo.MOUTH_CORNERS[0], 0]
@@ -455,9 +456,15 @@ class Renderer:
         moved = np.abs(xy - self._still_xy).max(1) > 1e-3
         moving = moved[mesh.triangles].any(1) | (mesh.triangle_label != raster.SURFACE)
         which = np.nonzero(moving)[0].astype(np.int32)
-        np.copyto(self._tex_map, self._identity_map)
-        self._label.fill(raster.SURFACE)
-        self._zbuf.fill(np.inf)
+        first, last = self._drawn_rows
+        self._zbuf[first:last] = np.inf
+        self._drawn[first:last] = False
+        first = last = 0
+        if len(which):
+            rows = xy[mesh.triangles[which], 1]
+            first = int(np.clip(np.floor(rows.min()), 0, self._zbuf.shape[0]))
+            last = int(np.clip(np.ceil(rows.max()) + 1, first, self._zbuf.shape[0]))
+        self._drawn_rows = (first, last)
         raster.rasterize(
             xy.astype(np.float64),
             depth.astype(np.float64),
@@ -470,7 +477,8 @@ class Renderer:
             self._label,
             self._zbuf,
         )
-        drawn = np.isfinite(self._zbuf)
+        np.isfinite(self._zbuf[first:last], out=self._drawn[first:last])
+        drawn = self._drawn
 
         irises = np.zeros((2, 5))
         centres = latent.iris_centres(face, placement, motion.gaze)
@@ -488,7 +496,6 @@ class Renderer:
                 shown[i],
             )
         raster.composite(
-            self._image,
             self._mask,
             self._eyeball,
             self._plate,
