@@ -75,8 +75,9 @@ def head_matrix(
     roll = rotation_matrix(0.0, 0.0, roll_deg)
     if relief == 1.0:
         return roll @ rotation_matrix(0.0, pitch_deg, 0.0) @ yaw
-    deepen = np.diag([1.0, 1.0, relief])
-    extra = np.linalg.inv(deepen) @ rotation_matrix(0.0, pitch_deg - relief_from_deg, 0.0) @ deepen
+    # deepen⁻¹ · R · deepen, with deepen = diag(1, 1, relief), element by element.
+    deepen = np.array([1.0, 1.0, relief])
+    extra = rotation_matrix(0.0, pitch_deg - relief_from_deg, 0.0) * (deepen / deepen[:, None])
     return roll @ extra @ rotation_matrix(0.0, relief_from_deg, 0.0) @ yaw
 
 

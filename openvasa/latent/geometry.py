@@ -5,16 +5,26 @@ Angles in degrees: yaw > 0 turns the nose to the image's right, pitch > 0 tilts 
 roll > 0 turns the head counter-clockwise as the viewer sees it.
 """
 
+import math
+
 import numpy as np
 
 
 def rotation_matrix(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
     """(3, 3) rotation taking head-frame points to camera-frame points: roll · pitch · yaw."""
-    a, b, c = np.radians([yaw_deg, pitch_deg, roll_deg])
-    yaw = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
-    pitch = np.array([[1, 0, 0], [0, np.cos(b), np.sin(b)], [0, -np.sin(b), np.cos(b)]])
-    roll = np.array([[np.cos(c), np.sin(c), 0], [-np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    return roll @ pitch @ yaw
+    # The product written out, in scalars: this runs several times per rendered frame.
+    ca, sa = math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))
+    cb, sb = math.cos(math.radians(pitch_deg)), math.sin(math.radians(pitch_deg))
+    cc, sc = math.cos(math.radians(roll_deg)), math.sin(math.radians(roll_deg))
+    # pitch · yaw
+    p = ((ca, 0.0, -sa), (sb * sa, cb, sb * ca), (cb * sa, -sb, cb * ca))
+    return np.array(
+        [
+            [cc * p[0][j] + sc * p[1][j] for j in range(3)],
+            [-sc * p[0][j] + cc * p[1][j] for j in range(3)],
+            list(p[2]),
+        ]
+    )
 
 
 def rotation_angles(rotation: np.ndarray) -> tuple[float, float, float]:
