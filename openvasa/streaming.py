@@ -228,6 +228,29 @@ class StreamSession:
         With collect=False nothing is taken from the output: another thread must read frames
         (`next_frame`), or the pipeline stalls once full.
         """
+        samples = self._new_samples(pcm, sample_rate)
+        collected: list[StreamFrame] = []
+        if len(samples):
+            self.samples_pushed += len(samples)
+            self._put_input(("audio", samples, time.perf_counter()), collected if collect else None)
+        if collect:
+            collected.extend(self.poll())
+        return collected
+
+    def push_audio_nowait(self, pcm: bytes | np.ndarray, sample_rate: int = SAMPLE_RATE) -> bool:
+        """`push_audio(pcm, sample_rate, collect=False)` if the pipeline has room now: True
+        when queued, False (nothing taken) when it would have to wait. For an event loop,
+        which must not block: it pushes directly and hands only a full pipeline to a thread."""
+        if self._audio_q.full():
+            return False
+        samples = self._new_samples(pcm, sample_rate)
+        if len(samples):
+            self.samples_pushed += len(samples)
+            # The one producer found room, and only the motion stage takes from the queue.
+            self._audio_q.put_nowait(("audio", samples, time.perf_counter()))
+        return True
+
+    def _new_samples(self, pcm: bytes | np.ndarray, sample_rate: int) -> np.ndarray:
         self._check_open()
         if self._ended:
             raise StreamError("The stream has ended; open a new one for more audio.")
@@ -237,13 +260,7 @@ class StreamSession:
                 f"An audio chunk of {len(samples) / SAMPLE_RATE:.1f} s is longer than the "
                 f"limit of {self.settings.max_chunk_s:g} s; push audio in smaller pieces."
             )
-        collected: list[StreamFrame] = []
-        if len(samples):
-            self.samples_pushed += len(samples)
-            self._put_input(("audio", samples, time.perf_counter()), collected if collect else None)
-        if collect:
-            collected.extend(self.poll())
-        return collected
+        return samples
 
     def push_silence(self, seconds: float, *, collect: bool = True) -> list[StreamFrame]:
         """Go on without audio for `seconds`: the face breathes, blinks and moves a little."""

@@ -169,6 +169,24 @@ def test_back_pressure_bounds_the_frames_in_flight(generator, portrait, speech):
     assert [f.index for f in frames] == list(range(frame_count(len(samples) / 16000, 25.0)))
 
 
+def test_push_without_waiting_takes_audio_only_while_there_is_room(generator, portrait, speech):
+    """What the server's event loop does: push directly, never wait; a full pipeline says so
+    and keeps nothing of the refused piece."""
+    samples = np.tile(speech.audio.samples, 2)
+    session = generator.open_stream(portrait, stream=StreamSettings(queue_frames=1))
+    taken = 0
+    for i in range(0, len(samples), 640):  # nobody reads frames, so the pipeline fills
+        if not session.push_audio_nowait(samples[i : i + 640]):
+            break
+        taken += len(samples[i : i + 640])
+    else:
+        pytest.fail("the pipeline never filled")
+    assert 0 < taken == session.samples_pushed < len(samples)
+    frames = session.end()
+    session.close()
+    assert [f.index for f in frames] == list(range(frame_count(taken / 16000, 25.0)))
+
+
 def test_idle_face_stays_alive(energy_generator, portrait):
     # The energy engine's idle life. The shipped diffusion model, trained on talking clips,
     # neither blinks nor quite closes the mouth in silence (jawOpen ~0.2), offline as live.

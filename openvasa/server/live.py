@@ -194,10 +194,13 @@ async def _run(
 
     async def push(pcm: bytes | np.ndarray) -> None:
         async with push_lock:
-            await anyio.to_thread.run_sync(
-                lambda: session.push_audio(pcm, sample_rate, collect=False),
-                limiter=state.limiter,
-            )
+            # Directly while the pipeline has room; a worker thread waits when it is full.
+            # A thread trip for every 40 ms chunk cost the event loop more than the chunk.
+            if not session.push_audio_nowait(pcm, sample_rate):
+                await anyio.to_thread.run_sync(
+                    lambda: session.push_audio(pcm, sample_rate, collect=False),
+                    limiter=state.limiter,
+                )
 
     async def receiver() -> None:
         while True:
@@ -264,11 +267,15 @@ async def _run(
     async def sender() -> None:
         while True:
             try:
-                frame = await anyio.to_thread.run_sync(
-                    session.next_frame, 0.5, limiter=state.limiter
-                )
+                # A finished frame is taken directly; a worker thread waits for the next one.
+                frame = session.next_frame(timeout=0)
             except TimeoutError:
-                continue
+                try:
+                    frame = await anyio.to_thread.run_sync(
+                        session.next_frame, 0.5, limiter=state.limiter
+                    )
+                except TimeoutError:
+                    continue
             if frame is None:
                 await websocket.send_json(
                     {"type": "end", "frames": session.frames_out, "audio_s": session.audio_s}
