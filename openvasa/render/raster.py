@@ -76,6 +76,17 @@ def _sample(image, x, y, channel):
 
 
 @njit(inline="always")
+def _blend(image, y0, x0, channel, w00, w01, w10, w11):
+    """The four pixels from (y0, x0) of image[..., channel], weighted (bilinear taps)."""
+    return (
+        w00 * image[y0, x0, channel]
+        + w01 * image[y0, x0 + 1, channel]
+        + w10 * image[y0 + 1, x0, channel]
+        + w11 * image[y0 + 1, x0 + 1, channel]
+    )
+
+
+@njit(inline="always")
 def _mouth_colour(u, v, gap, x, mouth, channel):
     """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
 
@@ -158,43 +169,22 @@ def composite(
             w10 = (1 - fx) * fy
             w11 = fx * fy
             lab = label[y, x]
-            alpha = (
-                w00 * mask[y0, x0, 0]
-                + w01 * mask[y0, x0 + 1, 0]
-                + w10 * mask[y0 + 1, x0, 0]
-                + w11 * mask[y0 + 1, x0 + 1, 0]
-            )
+            alpha = _blend(mask, y0, x0, 0, w00, w01, w10, w11)
             if lab == SURFACE and alpha >= 0.999:
                 # Most pixels: skin, hair or clothes well inside the person, only sampled
                 # (the same values as the general path below, in 60 % of its time).
                 for ch in range(3):
-                    value = (
-                        w00 * image_u8[y0, x0, ch]
-                        + w01 * image_u8[y0, x0 + 1, ch]
-                        + w10 * image_u8[y0 + 1, x0, ch]
-                        + w11 * image_u8[y0 + 1, x0 + 1, ch]
-                    )
+                    value = _blend(image_u8, y0, x0, ch, w00, w01, w10, w11)
                     out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
                 continue
             eye = lab == EYE_RIGHT or lab == EYE_LEFT
             for ch in range(3):
                 if eye:
-                    value = (
-                        w00 * eyeball[y0, x0, ch]
-                        + w01 * eyeball[y0, x0 + 1, ch]
-                        + w10 * eyeball[y0 + 1, x0, ch]
-                        + w11 * eyeball[y0 + 1, x0 + 1, ch]
-                    )
-                else:
-                    value = (
-                        w00 * image_u8[y0, x0, ch]
-                        + w01 * image_u8[y0, x0 + 1, ch]
-                        + w10 * image_u8[y0 + 1, x0, ch]
-                        + w11 * image_u8[y0 + 1, x0 + 1, ch]
-                    )
-                if eye:
                     shown = irises[lab - EYE_RIGHT, 4]
-                    value = value * shown + lashes[lab - EYE_RIGHT, ch] * (1.0 - shown)
+                    value = _blend(eyeball, y0, x0, ch, w00, w01, w10, w11) * shown
+                    value += lashes[lab - EYE_RIGHT, ch] * (1.0 - shown)
+                else:
+                    value = _blend(image_u8, y0, x0, ch, w00, w01, w10, w11)
                 if lab == MOUTH and mouth_synth > 0.0:
                     painted = _mouth_colour(
                         mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
@@ -207,12 +197,7 @@ def composite(
                     value = value * parted + mouth[11 + ch] * (1.0 - parted)
                 if alpha < 0.999:
                     # Matting: replace the background that moved with the background that stays.
-                    moved_plate = (
-                        w00 * plate[y0, x0, ch]
-                        + w01 * plate[y0, x0 + 1, ch]
-                        + w10 * plate[y0 + 1, x0, ch]
-                        + w11 * plate[y0 + 1, x0 + 1, ch]
-                    )
+                    moved_plate = _blend(plate, y0, x0, ch, w00, w01, w10, w11)
                     value += (1.0 - alpha) * (plate[y, x, ch] - moved_plate)
                 out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
             if lab == EYE_RIGHT or lab == EYE_LEFT:
