@@ -18,6 +18,7 @@ import torch
 
 from openvasa.audio import Audio
 from openvasa.audio.load import SAMPLE_RATE
+from openvasa.cores import one_thread_per_call
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import MotionFrame, MotionSequence
 from openvasa.motion.diffusion.checkpoint import (
@@ -328,6 +329,9 @@ class DiffusionMotionStream:
     """
 
     def __init__(self, engine: DiffusionEngine, start: MotionFrame, controls: Controls):
+        # Live motion is computed one thread per call (openvasa.cores) from the first stream
+        # on, whoever opens it: a stream and `Generator.live_motion` make the same numbers.
+        one_thread_per_call()
         settings = engine.settings
         self.engine = engine
         self.fps = engine.fps
