@@ -32,4 +32,3 @@ def progress_bar(enabled: bool, description: str, unit: str = "frame"):
         bar.refresh()
 
     return update, bar
-

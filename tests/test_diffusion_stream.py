@@ -128,3 +128,52 @@ def test_a_stream_that_fell_behind_catches_up_in_longer_windows(engine, speech):
     assert len(steady) == 50
     # Fewer, longer windows: another draw of the same motion, still speaking.
     assert np.corrcoef(made.channel("jawOpen"), steady.channel("jawOpen")[:48])[0, 1] > 0.6
+
+
+def test_live_students_train_on_what_a_stream_hears(engine, speech, tmp_path):
+    """`train live` gives the student each window's audio as the stream computes it: the
+    window's known frames from an encoding that ends where the stream has heard up to, the
+    context frames as the windows that committed them heard them."""
+    from openvasa.motion.diffusion.data import MotionClips, to_int16
+    from openvasa.motion.diffusion.distill import DistillConfig, _heard_tracks, heard_window_audio
+
+    samples = speech.audio.samples[: 16000 * 2]
+    stream = engine.open(25.0, MotionFrame.neutral(), Controls(seed=0))
+    heard_by_stream = []
+    advance = stream.windows.advance
+
+    def recording(audio, commit):
+        windows = stream.windows
+        recent = windows._recent_audio.clone()
+        heard_by_stream.append((windows.committed, audio.clone(), recent))
+        return advance(audio, commit)
+
+    stream.windows.advance = recording
+    stream.push(to_int16(samples).astype(np.float32) / 32767)
+    n = frame_count(len(samples) / 16000, 25.0)
+    clips = MotionClips(
+        np.zeros((n, 60), np.float32),
+        np.zeros((n, 512), np.float16),
+        np.array([0, n]),
+        np.zeros((1, 2), np.float32),
+        np.ones(1, np.float32),
+        np.zeros((1, 52), np.float32),
+        25.0,
+        voices=[to_int16(samples)],
+    )
+    config = DistillConfig(data="", out=str(tmp_path))
+    tracks = _heard_tracks(clips, config, tmp_path, progress=False)
+    assert (tmp_path / "live_features.npz").is_file()
+    k = engine.config.context
+    compared = 0
+    for first, audio, recent in heard_by_stream:
+        known = int((audio.abs().sum(1) > 0).sum())
+        if first < k or known != stream.stride + stream.ahead:
+            continue
+        window, context = heard_window_audio(tracks, np.array([first]), np.array([known]), 14, k)
+        np.testing.assert_allclose(
+            engine.normalise_audio(window[0, :known]), audio[:known], atol=0.01, rtol=0
+        )
+        np.testing.assert_allclose(engine.normalise_audio(context[0]), recent, atol=0.01, rtol=0)
+        compared += 1
+    assert compared >= 10

@@ -62,6 +62,16 @@ def test_preprocess_skips_unusable_clips_with_a_reason(tmp_path, talking_videos)
         assert shard["motion"][:, 6 + 17].std() > 0.01
     clips = load_clips(tmp_path / "shards")
     assert clips.real.all() and list(clips.names) == ["clips/gaps.mp4"]
+    # The shard keeps the voice its features were computed from (live students need it).
+    from openvasa.audio import Audio
+    from openvasa.motion.diffusion.features import audio_features
+
+    (voice,) = clips.voices
+    assert voice.dtype == np.int16 and len(voice) >= 640 * len(clips.motion)
+    again = audio_features(Audio.from_array(voice.astype(np.float32) / 32767, 16000), 25.0)
+    n = len(clips.motion)
+    # The same features, but for the int16 rounding of quiet samples.
+    assert np.abs(again[:n] - clips.audio.astype(np.float32)).mean() < 0.01
 
 
 def test_preprocess_resumes_and_fails_when_nothing_is_usable(tmp_path, talking_videos):
@@ -104,6 +114,8 @@ def test_augmented_copies_are_retimed_with_their_voice_and_need_no_tracking(
             clean = original["audio_features"].astype(np.float32)
             n = min(len(features), len(clean))
             assert np.abs(features[:n] - clean[:n]).mean() > 0.01
+            voice = shard["samples"][shard["sample_starts"][i] : shard["sample_starts"][i + 1]]
+            assert len(voice) >= 640 * len(motion)
     # Deterministic in the seed.
     (out / shards[1].name).unlink()
     again = preprocess([talking_videos["gaps"]], out, augment=3, seed=1, log=lambda _: None)

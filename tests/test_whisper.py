@@ -63,3 +63,14 @@ def test_long_audio_is_encoded_in_30_s_windows(encoder, speech):
     features = encoder.features(long)
     assert features.shape == (int(np.ceil(len(long) / 320)), FEATURE_DIM)
     assert np.isfinite(features).all()
+
+
+def test_clips_of_one_length_encode_in_one_batch_as_one_by_one(encoder, speech):
+    samples = speech.audio.samples
+    clips = [samples[start : start + 9600] for start in (0, 4000, 16000)]
+    batch = encoder.features_of_equal_clips(clips)
+    assert batch.shape == (3, 30, 512)
+    for clip, features in zip(clips, batch, strict=True):
+        np.testing.assert_allclose(features, encoder.features(clip), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError):
+        encoder.features_of_equal_clips([samples[:9600], samples[:9000]])

@@ -3,11 +3,16 @@ the jawOpen tracked from the real speaker, on preprocessed shards (`openvasa pre
 
     .venv/bin/python tools/grid_motion_proxy.py --shards /work/data/grid/val \
         --checkpoint runs/a/last.pt runs/b/last.pt
+    .venv/bin/python tools/grid_motion_proxy.py --shards /work/data/grid/val --live \
+        --checkpoint runs/distill/last.pt          # live students, fed each clip's voice
 
 No video is rendered or tracked (about 0.1 s a clip, where tools/grid_val_table.py takes
 about 10 s): the figure ranks checkpoints; the table of record is grid_val_table.py's.
 Prints, per checkpoint, the jawOpen correlation at the best lag within ±3 frames (mean over
-clips, per speaker group) and the mean lag. GRID corpus: Cooke et al. 2006, CC BY 4.0.
+clips, per speaker group), the mean lag, and `lips`: how far the lips move apart
+(mouthLowerDown + mouthUpperUp) against the real speaker's, median ratio of spreads. With
+--live the checkpoints are live students, each clip's voice (kept in its shard) fed to a live
+stream of the shipped model. GRID corpus: Cooke et al. 2006, CC BY 4.0.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(ROOT))
 
 
-def proxy(checkpoint: str | None, shards: list[str], seed: int = 0) -> dict:
+LIP_CHANNELS = (
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+)
+
+
+def proxy(checkpoint: str | None, shards: list[str], seed: int = 0, live: bool = False) -> dict:
     import numpy as np
     import torch
 
@@ -40,22 +53,41 @@ def proxy(checkpoint: str | None, shards: list[str], seed: int = 0) -> dict:
     options = DiffusionOptions()
     guidance = Guidance(audio=options.cfg_audio, gaze=options.cfg_gaze, emotion=options.cfg_emotion)
     torch.set_num_threads(1)
-    engine = DiffusionEngine(checkpoint, DiffusionSettings(options.steps, guidance=guidance))
+    settings = DiffusionSettings(options.steps, guidance=guidance)
+    if live:
+        engine = DiffusionEngine(None, settings, live_checkpoint=checkpoint)
+    else:
+        engine = DiffusionEngine(checkpoint, settings)
     clips = load_clips(shards)
     jaw = 6 + BLENDSHAPE_INDEX["jawOpen"]
+    lips = [6 + BLENDSHAPE_INDEX[n] for n in LIP_CHANNELS]
     per_clip = {}
     for i, name in enumerate(clips.names):
         a, b = clips.clip_starts[i], clips.clip_starts[i + 1]
-        features = clips.audio[a:b].astype(np.float32)
-        made = engine.generate_from_features(features, MotionFrame.neutral(), Controls(seed=seed))
-        r, lag, _ = best_lag_correlation(made.channel("jawOpen"), clips.motion[a:b, jaw])
-        per_clip[str(name)] = (r, lag)
+        controls = Controls(seed=seed)
+        if live:
+            voice = clips.voices[i]
+            if voice is None:
+                raise SystemExit(f"{name}: its shard keeps no voice; preprocess it again.")
+            stream = engine.open(clips.fps, MotionFrame.neutral(), controls)
+            parts = [stream.push(voice.astype(np.float32) / 32767), stream.end()]
+            made = np.concatenate([np.concatenate([p.pose, p.blendshapes], 1) for p in parts])
+        else:
+            features = clips.audio[a:b].astype(np.float32)
+            motion = engine.generate_from_features(features, MotionFrame.neutral(), controls)
+            made = np.concatenate([motion.pose, motion.blendshapes], 1)
+        real = clips.motion[a:b]
+        n = min(len(made), len(real))
+        r, lag, _ = best_lag_correlation(made[:n, jaw], real[:n, jaw])
+        spread = made[:n, lips].sum(1).std() / max(real[:n, lips].sum(1).std(), 1e-6)
+        per_clip[str(name)] = (r, lag, spread)
     groups: dict[str, list] = {}
     for name, value in per_clip.items():
         groups.setdefault(name.split("/")[0] if "/" in name else "all", []).append(value)
     summary = {g: float(np.nanmean([v[0] for v in vs])) for g, vs in sorted(groups.items())}
     summary["mean"] = float(np.nanmean([v[0] for v in per_clip.values()]))
     summary["lag"] = float(np.mean([v[1] for v in per_clip.values()]))
+    summary["lips"] = float(np.median([v[2] for v in per_clip.values()]))
     return summary
 
 
@@ -65,13 +97,15 @@ def main() -> int:
     parser.add_argument("--checkpoint", nargs="+", default=[None])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="append one JSON line per checkpoint")
+    parser.add_argument("--live", action="store_true", help="checkpoints are live students")
     args = parser.parse_args()
     for checkpoint in args.checkpoint:
-        summary = proxy(checkpoint, args.shards, args.seed)
+        summary = proxy(checkpoint, args.shards, args.seed, args.live)
         text = "  ".join(
             f"{k} {v:+.3f}" if k == "lag" else f"{k} {v:.3f}" for k, v in summary.items()
         )
-        print(f"{checkpoint or 'shipped'}: {text}", flush=True)
+        label = checkpoint or ("the shipped student" if args.live else "shipped")
+        print(f"{label}: {text}", flush=True)
         if args.json:
             with open(args.json, "a") as out:
                 out.write(json.dumps({"checkpoint": checkpoint, **summary}) + "\n")

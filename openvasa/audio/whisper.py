@@ -181,23 +181,34 @@ class WhisperEncoder:
     def features(self, audio: Audio | np.ndarray) -> np.ndarray:
         """(ceil(duration · 50), 512) float32 encoder states at 50 Hz for 16 kHz mono audio
         (an Audio or a 1-D sample array). Frame k covers k·20 ms to (k+1)·20 ms."""
-        import ctranslate2
-
         samples = audio.samples if isinstance(audio, Audio) else np.asarray(audio, np.float32)
         if isinstance(audio, Audio) and audio.sample_rate != SAMPLE_RATE:
             raise OpenvasaError(f"Whisper needs {SAMPLE_RATE} Hz audio, not {audio.sample_rate}.")
         n_features = max(1, -(-len(samples) // _SAMPLES_PER_FEATURE))
         window = int(WINDOW_S * SAMPLE_RATE)
-        pieces = []
-        for start in range(0, n_features * _SAMPLES_PER_FEATURE, window):
-            piece = samples[start : start + window]
-            want = -(-max(len(piece), 1) // _SAMPLES_PER_FEATURE)
-            piece = np.pad(piece, (0, want * _SAMPLES_PER_FEATURE - len(piece)))
-            mel = log_mel(piece)[:, : 2 * want]
-            with self._lock:
-                states = self.model.encode(ctranslate2.StorageView.from_array(mel[None]))
-            pieces.append(np.asarray(states, np.float32)[0, :want])
+        pieces = [
+            self.features_of_equal_clips([samples[start : start + window]])[0]
+            for start in range(0, n_features * _SAMPLES_PER_FEATURE, window)
+        ]
         return np.ascontiguousarray(np.concatenate(pieces)[:n_features], dtype=np.float32)
+
+    def features_of_equal_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+        """(B, ceil(duration · 50), 512) float32: `features` of B clips of one length (at most
+        30 s each), encoded in one batch; each clip's spectrogram is its own, as `features`
+        computes it."""
+        import ctranslate2
+
+        length = len(clips[0])
+        if any(len(clip) != length for clip in clips) or length > WINDOW_S * SAMPLE_RATE:
+            raise ValueError("features_of_equal_clips takes clips of one length, up to 30 s.")
+        want = -(-max(length, 1) // _SAMPLES_PER_FEATURE)
+        pad = want * _SAMPLES_PER_FEATURE - length
+        mels = np.stack(
+            [log_mel(np.pad(np.asarray(c, np.float32), (0, pad)))[:, : 2 * want] for c in clips]
+        )
+        with self._lock:
+            states = self.model.encode(ctranslate2.StorageView.from_array(mels))
+        return np.asarray(states, np.float32)[:, :want]
 
 
 _SHARED: WhisperEncoder | None = None

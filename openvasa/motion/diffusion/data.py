@@ -12,6 +12,10 @@ A dataset is a folder of `.npz` shards. Each shard holds one or more clips, conc
     clip_names      (N,)    str      optional: each clip's source (the video's file name)
     real            (N,)    bool     optional: tracked from a real video (`preprocess`), not
                                      made by the teacher
+    samples         (S,)    int16    optional: the clips' audio, 16 kHz mono, as their features
+                                     were computed from it (live students are trained on the
+                                     features a live stream computes: `live_features`)
+    sample_starts   (N + 1,) int64   where each clip's audio starts in `samples`
 
 `openvasa corpus build` and `openvasa preprocess` write this layout.
 """
@@ -42,12 +46,15 @@ class MotionClips:
     fps: float
     names: np.ndarray | None = None  # (N,) str, each clip's source
     real: np.ndarray | None = None  # (N,) bool, tracked from a real video
+    voices: list | None = None  # N × (S,) int16 16 kHz audio of each clip, None where unknown
 
     def __post_init__(self):
         if self.names is None:
             self.names = np.array([f"clip{i:05d}" for i in range(self.n_clips)])
         if self.real is None:
             self.real = np.zeros(self.n_clips, bool)
+        if self.voices is None:
+            self.voices = [None] * self.n_clips
 
     @property
     def n_clips(self) -> int:
@@ -58,6 +65,11 @@ class MotionClips:
         mean = self.motion.mean(0)
         std = np.maximum(self.motion.std(0), 1e-2)
         return mean.astype(np.float32), std.astype(np.float32)
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """16 kHz float samples in [-1, 1] as the int16 a shard stores."""
+    return np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
 
 
 def relative_pose(motion: np.ndarray) -> np.ndarray:
@@ -85,7 +97,7 @@ def load_clips(folder: str | Path | list) -> MotionClips:
             f"No training shards (*.npz) in {folder}: build a corpus with "
             "`openvasa corpus build` or `openvasa preprocess`."
         )
-    keys = ("motion", "audio", "gaze", "distance", "emotion", "names", "real")
+    keys = ("motion", "audio", "gaze", "distance", "emotion", "names", "real", "voices")
     parts: dict[str, list] = {k: [] for k in keys}
     starts = [0]
     fps = None
@@ -134,6 +146,11 @@ def load_clips(folder: str | Path | list) -> MotionClips:
             parts["real"].append(
                 data["real"].astype(bool) if "real" in data.files else np.zeros(n, bool)
             )
+            if "samples" in data.files:
+                samples, edges = data["samples"], data["sample_starts"]
+                parts["voices"].append([samples[edges[i] : edges[i + 1]] for i in range(n)])
+            else:
+                parts["voices"].append([None] * n)
     return MotionClips(
         np.concatenate(parts["motion"]),
         np.concatenate(parts["audio"]),
@@ -144,6 +161,28 @@ def load_clips(folder: str | Path | list) -> MotionClips:
         fps,
         np.concatenate(parts["names"]),
         np.concatenate(parts["real"]),
+        [voice for shard in parts["voices"] for voice in shard],
+    )
+
+
+def select_clips(clips: MotionClips, indices) -> MotionClips:
+    """The clips `indices` of a dataset (in the dataset's order), as a dataset."""
+    indices = np.sort(np.asarray(indices, np.int64))
+    rows = np.concatenate(
+        [np.arange(clips.clip_starts[i], clips.clip_starts[i + 1]) for i in indices]
+    )
+    lengths = np.diff(clips.clip_starts)[indices]
+    return MotionClips(
+        clips.motion[rows],
+        clips.audio[rows],
+        np.concatenate([[0], np.cumsum(lengths)]),
+        clips.gaze[indices],
+        clips.head_distance[indices],
+        clips.emotion[indices],
+        clips.fps,
+        clips.names[indices],
+        clips.real[indices],
+        [clips.voices[i] for i in indices],
     )
 
 
@@ -168,6 +207,7 @@ def join_clips(datasets: list[MotionClips]) -> MotionClips:
         datasets[0].fps,
         np.concatenate([d.names for d in datasets]),
         np.concatenate([d.real for d in datasets]),
+        [voice for d in datasets for voice in d.voices],
     )
 
 
@@ -181,13 +221,17 @@ def save_shard(
     fps: float,
     names: list[str] | None = None,
     real: bool = False,
+    voices: list[np.ndarray] | None = None,
 ) -> None:
     """Write clips as one shard (temp file, then rename). names: each clip's source;
-    real: the clips were tracked from real videos."""
+    real: the clips were tracked from real videos; voices: each clip's 16 kHz int16 audio."""
     path = Path(path)
     extra = {"real": np.full(len(motions), real)}
     if names is not None:
         extra["clip_names"] = np.array(names, dtype=str)
+    if voices is not None:
+        extra["samples"] = np.concatenate(voices).astype(np.int16)
+        extra["sample_starts"] = np.cumsum([0] + [len(v) for v in voices])
     starts = np.cumsum([0] + [len(m) for m in motions])
     tmp = path.with_name(f".{path.stem}.tmp.npz")
     np.savez(
@@ -247,10 +291,12 @@ class WindowSampler:
             "distance": (c.head_distance[clips] - 1.0)[:, None],
             "emotion": c.emotion[clips],
             "real": c.real[clips],
+            "start": np.zeros(size, np.int64),  # each window's first frame in `clips.motion`
         }
         for i, clip in enumerate(clips):
             first, last = c.clip_starts[clip], c.clip_starts[clip + 1]
             start = self.rng.integers(first, last - w + 1)
+            out["start"][i] = start
             out["motion"][i] = c.motion[start : start + w]
             out["audio"][i] = c.audio[start : start + w]
             if start - k >= first:
@@ -267,7 +313,7 @@ def clips_from_corpus(folder: str | Path) -> MotionClips:
     from openvasa.motion.diffusion.features import pool_to_frames
     from openvasa.motion.emotion import emotion_offset
 
-    motions, audio, gaze, distance, emotion = [], [], [], [], []
+    motions, audio, gaze, distance, emotion, voices = [], [], [], [], [], []
     fps = None
     for clip in iter_corpus_clips(folder):
         if clip.whisper is None:
@@ -282,6 +328,7 @@ def clips_from_corpus(folder: str | Path) -> MotionClips:
             relative_pose(np.concatenate([motion.pose, motion.blendshapes, motion.gaze], 1))
         )
         audio.append(pool_to_frames(clip.whisper, 50.0, fps, len(motion)).astype(np.float16))
+        voices.append(to_int16(clip.audio.samples))
         gaze.append(conditions["gaze_deg"])
         distance.append(conditions["head_distance"])
         emotion.append(emotion_offset(conditions["emotion"], conditions["emotion_strength"] or 1.0))
@@ -296,4 +343,5 @@ def clips_from_corpus(folder: str | Path) -> MotionClips:
         np.array(distance, np.float32),
         np.array(emotion, np.float32),
         float(fps),
+        voices=voices,
     )

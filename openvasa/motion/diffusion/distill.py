@@ -10,7 +10,12 @@ teacher give (measured on 30 s of speech: 2 teacher steps blink 0 times a minute
 20 times).
 
 Training windows are those of live streams (`TrainConfig.live_*`): `live_window` frames,
-the previous frames as context, audio heard for only the first 1…`live_known` of them.
+the previous frames as context, audio heard for only the first 1…`live_known` of them. The
+teacher hears each window's audio as it sounds inside the whole clip; the student hears it
+as a live stream does (`live_features`: each window's Whisper encoding ends where the stream
+has heard up to, and the context frames' features are those of the windows that committed
+them), so that it learns to make the teacher's motion from what a stream really has. That
+takes one Whisper encoding per training frame, computed once and kept in OUT.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import torch
 
 from openvasa.errors import OpenvasaError
 from openvasa.motion.diffusion.checkpoint import build_model, default_checkpoint, load_checkpoint
-from openvasa.motion.diffusion.data import WindowSampler, load_clips
+from openvasa.motion.diffusion.data import MotionClips, WindowSampler, load_clips, select_clips
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, denoise, sample
 
@@ -46,6 +51,9 @@ class DistillConfig:
     drop_context: float = 0.1  # a stream's first window has no context
     velocity_weight: float = 1.0
     real_fraction: float | None = 0.5
+    live_features: bool = True  # the student hears what a stream hears (else whole-clip audio)
+    clips: int | None = None  # at most this many clips of each kind (real, synthetic), at random
+    init: str | None = None  # start the student from this checkpoint (default: the teacher)
     seed: int = 0
     log_every: int = 50
     save_every: int = 250
@@ -59,9 +67,13 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
     state = load_checkpoint(config.teacher or default_checkpoint())
     teacher = build_model(state).float().eval().requires_grad_(False)
     student = build_model(state).float().eval()  # no dropout: it learns a deterministic map
+    if config.init:
+        student.load_state_dict(load_checkpoint(config.init)["ema"])
     model_config = teacher.config
     stats = {k: torch.tensor(v) for k, v in state["stats"].items() if k != "fps"}
     clips = load_clips(config.data)
+    if config.clips is not None:
+        clips = _some_clips(clips, config.clips, config.seed)
     if clips.audio.shape[1] != model_config.audio_dim:
         raise OpenvasaError(
             f"The data's audio features have {clips.audio.shape[1]} values a frame; the "
@@ -79,6 +91,7 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
         optimizer.load_state_dict(resumed["optimizer"])
         step = int(resumed["step"])
     frames = min(config.live_window, model_config.window)
+    heard = _heard_tracks(clips, config, out, progress) if config.live_features else None
     windows = WindowSampler(
         clips,
         frames,
@@ -98,10 +111,10 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
         bar = tqdm(total=config.steps, initial=step, unit="step", desc="distilling", disable=None)
     started = time.perf_counter()
     while step < config.steps:
-        inputs, keep_context = _live_batch(windows, config, stats, rng)
+        inputs, heard_inputs, keep_context = _live_batch(windows, config, stats, rng, heard)
         noise = torch.randn(config.batch, frames, MOTION_DIM)
         target = sample(teacher, inputs, noise, teacher_sampler, keep_context)
-        made = denoise(student, inputs, noise, student_sampler, keep_context)
+        made = denoise(student, heard_inputs, noise, student_sampler, keep_context)
         loss_x0 = ((made - target) ** 2).mean()
         loss_velocity = ((made.diff(dim=1) - target.diff(dim=1)) ** 2).mean()
         loss = loss_x0 + config.velocity_weight * loss_velocity
@@ -132,11 +145,94 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
     return last
 
 
-def _live_batch(windows: WindowSampler, config: DistillConfig, stats, rng):
-    """Model inputs for a batch of live windows (normalised) and which have context."""
+def heard_window_audio(
+    heard: np.ndarray, starts: np.ndarray, knowns: np.ndarray, width: int, context: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a live stream hears for windows starting at frames `starts` (indices into the
+    `heard` tracks of `_heard_tracks`) that know the audio of their first `knowns` frames:
+    ((B, width, A) window audio, blank after the known frames; (B, context, A) context
+    audio), raw features. The known frames come from one encoding that ends after the last of
+    them; each context frame from the window that committed it (a stream commits
+    `live_stride` frames and hears `live_lookahead` past them)."""
+    from openvasa.motion.diffusion.engine import DiffusionSettings
+
+    settings = DiffusionSettings()
+    stride, ahead = settings.live_stride, settings.live_lookahead
+    window = np.zeros((len(starts), width, heard.shape[2]), np.float32)
+    for i, (start, known) in enumerate(zip(starts, knowns, strict=True)):
+        p = np.arange(known)
+        window[i, :known] = heard[start + p, known - p - 1]
+    j = np.arange(context, 0, -1)  # context frame start - j
+    distance = ahead + 1 + (j - 1) % stride
+    before = np.stack([heard[np.maximum(start - j, 0), distance - 1] for start in starts])
+    return window, before.astype(np.float32)
+
+
+def _some_clips(clips: MotionClips, most: int, seed: int) -> MotionClips:
+    """At most `most` clips of each kind (real, synthetic), drawn at random."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for kind in (True, False):
+        of_kind = np.nonzero(clips.real == kind)[0]
+        chosen.extend(rng.choice(of_kind, min(most, len(of_kind)), replace=False))
+    return select_clips(clips, chosen)
+
+
+def _heard_tracks(clips: MotionClips, config: DistillConfig, out: Path, progress: bool):
+    """(T, depth, A) float16: every frame's features as a live stream hears them at each
+    distance from the edge of what it has heard (`live_feature_tracks`), kept in
+    OUT/live_features.npz for a resumed run."""
+    from openvasa.audio.whisper import WhisperEncoder
+    from openvasa.motion.diffusion.engine import DiffusionSettings
+    from openvasa.motion.diffusion.live_features import live_feature_tracks
+
+    settings = DiffusionSettings()
+    depth = max(config.live_known, settings.live_stride + settings.live_lookahead)
+    cache = out / "live_features.npz"
+    if cache.exists():
+        with np.load(cache) as kept:
+            if (
+                list(kept["names"]) == [str(n) for n in clips.names]
+                and kept["tracks"].shape[1] == depth
+            ):
+                return kept["tracks"]
+    missing = [str(n) for n, v in zip(clips.names, clips.voices, strict=True) if v is None]
+    if missing:
+        raise OpenvasaError(
+            f"{len(missing)} clips (first: {missing[0]}) have no audio in their shard, so the "
+            "features a live stream hears cannot be computed: run `openvasa preprocess` on "
+            "them again, or pass --whole-clip-features."
+        )
+    whisper = WhisperEncoder(compute_type=settings.live_compute_type)
+    lookback = int(round(settings.live_audio_s * clips.fps))
+    tracks = np.zeros((len(clips.motion), depth, clips.audio.shape[1]), np.float16)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(clips.motion), unit="frame", desc="live features", disable=None)
+    for i, voice in enumerate(clips.voices):
+        a, b = clips.clip_starts[i], clips.clip_starts[i + 1]
+        tracks[a:b] = live_feature_tracks(
+            whisper, voice.astype(np.float32) / 32767, clips.fps, b - a, depth, lookback
+        )
+        if bar is not None:
+            bar.update(b - a)
+    if bar is not None:
+        bar.close()
+    tmp = cache.with_name(f".{cache.stem}.tmp.npz")
+    np.savez(tmp, names=np.array([str(n) for n in clips.names]), tracks=tracks)
+    tmp.replace(cache)
+    return tracks
+
+
+def _live_batch(windows: WindowSampler, config: DistillConfig, stats, rng, heard=None):
+    """Model inputs for a batch of live windows (normalised): as the teacher hears them, as
+    the student does (the same without `heard` tracks), and which windows have context."""
     batch = {k: torch.as_tensor(v) for k, v in windows.batch(config.batch).items()}
     audio = (batch["audio"] - stats["audio_mean"]) / stats["audio_std"]
-    for i, known in enumerate(rng.integers(1, config.live_known + 1, config.batch)):
+    knowns = rng.integers(1, config.live_known + 1, config.batch)
+    for i, known in enumerate(knowns):
         audio[i, known:] = 0.0
     inputs = {
         "audio": audio,
@@ -149,7 +245,22 @@ def _live_batch(windows: WindowSampler, config: DistillConfig, stats, rng):
     keep_context = batch["has_context"] & torch.as_tensor(
         rng.random(config.batch) >= config.drop_context
     )
-    return inputs, keep_context
+    if heard is None:
+        return inputs, inputs, keep_context
+    window_audio, context_audio = heard_window_audio(
+        heard, batch["start"].numpy(), knowns, audio.shape[1], windows.context
+    )
+    context_audio[~batch["has_context"].numpy()] = 0.0  # as the teacher's: no context
+    heard_audio = (torch.as_tensor(window_audio) - stats["audio_mean"]) / stats["audio_std"]
+    for i, known in enumerate(knowns):
+        heard_audio[i, known:] = 0.0  # blank, as the teacher's
+    heard_inputs = {
+        **inputs,
+        "audio": heard_audio,
+        "context_audio": (torch.as_tensor(context_audio) - stats["audio_mean"])
+        / stats["audio_std"],
+    }
+    return inputs, heard_inputs, keep_context
 
 
 def _save(path: Path, student, optimizer, step: int, teacher_state: dict, config) -> None:
@@ -181,6 +292,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--teacher-steps", type=int, default=defaults.teacher_steps)
     parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
     parser.add_argument("--real-fraction", type=float, default=defaults.real_fraction)
+    parser.add_argument(
+        "--whole-clip-features",
+        action="store_true",
+        help="the student hears each window as the teacher does, not as a live stream does",
+    )
+    parser.add_argument(
+        "--clips",
+        type=int,
+        default=None,
+        help="at most this many clips of each kind (real, "
+        "synthetic), at random: the live features take one Whisper encoding a frame",
+    )
+    parser.add_argument("--init", default=None, help="start the student from this checkpoint")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
         "--export", default=None, help="also write the slim half-precision student here"
@@ -198,5 +322,8 @@ def config_from_args(args) -> DistillConfig:
         teacher_steps=args.teacher_steps,
         student_steps=args.student_steps,
         real_fraction=args.real_fraction,
+        live_features=not args.whole_clip_features,
+        clips=args.clips,
+        init=args.init,
         seed=args.seed,
     )

@@ -27,7 +27,8 @@ from openvasa.motion.diffusion.checkpoint import (
     default_live_checkpoint,
     load_checkpoint,
 )
-from openvasa.motion.diffusion.features import audio_features, pool_to_frames
+from openvasa.motion.diffusion.features import audio_features
+from openvasa.motion.diffusion.live_features import heard_features
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, sample
 from openvasa.motion.emotion import emotion_offset
@@ -422,8 +423,7 @@ class DiffusionMotionStream:
         n_frames = frame_count(len(clip) / SAMPLE_RATE, self.fps) if len(clip) else 0
         audio = torch.zeros(w, self.engine.config.audio_dim, device=self.engine.device)
         if n_frames > first - begin_frame:
-            features = self._whisper.features(clip)
-            pooled = pool_to_frames(features, 50.0, self.fps, n_frames)[first - begin_frame :]
+            pooled = heard_features(self._whisper, clip, self.fps)[first - begin_frame :]
             known = min(w, len(pooled))
             audio[:known] = self.engine.normalise_audio(pooled[:known])
         return self.windows.advance(audio, commit)

@@ -27,7 +27,7 @@ import numpy as np
 
 from openvasa.audio.load import Audio
 from openvasa.errors import OpenvasaError
-from openvasa.motion.diffusion.data import save_shard
+from openvasa.motion.diffusion.data import save_shard, to_int16
 from openvasa.timing import frame_count
 
 # A clip whose face the tracker finds in fewer of its frames than this is skipped: the
@@ -121,6 +121,7 @@ def preprocess_video(path: str | os.PathLike[str]) -> dict:
         "name": name,
         "motion": motion.astype(np.float32),
         "audio_features": features,
+        "voice": to_int16(audio.samples),  # as encoded: the features of the first n frames
         "fps": float(signals.fps),
         "gaze": np.nan_to_num(gaze).astype(np.float32),
         "head_distance": float(np.clip(0.4 / max(width, 1e-3), 0.5, 2.0)),
@@ -159,6 +160,7 @@ def augmented_copy(clip: dict, audio: Audio, rng: np.random.Generator) -> dict:
         "name": f"{clip['name']}~{augmentation.speed:g}x",
         "motion": retimed.astype(np.float32),
         "audio_features": audio_features(heard, fps)[:n],
+        "voice": to_int16(heard.samples),
     }
 
 
@@ -183,6 +185,11 @@ def _clips_of_shard(path: Path) -> list[dict]:
                 "name": str(shard["clip_names"][i]),
                 "motion": shard["motion"][starts[i] : starts[i + 1]],
                 "audio_features": shard["audio_features"][starts[i] : starts[i + 1]],
+                "voice": (
+                    shard["samples"][shard["sample_starts"][i] : shard["sample_starts"][i + 1]]
+                    if "samples" in shard.files
+                    else None
+                ),
                 "fps": float(shard["fps"]),
                 "gaze": shard["gaze"][i],
                 "head_distance": float(shard["head_distance"][i]),
@@ -231,6 +238,9 @@ def _write_shard(path: Path, clips: list[dict]) -> None:
         clips[0]["fps"],
         names=[c["name"] for c in clips],
         real=True,
+        voices=(
+            [c["voice"] for c in clips] if all(c.get("voice") is not None for c in clips) else None
+        ),
     )
 
 
