@@ -45,7 +45,7 @@ def proxy(checkpoint: str | None, shards: list[str], seed: int = 0, live: bool =
 
     from openvasa.evaluation.lipsync import best_lag_correlation
     from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
-    from openvasa.motion.diffusion.data import load_clips
+    from openvasa.motion.diffusion.data import from_int16, load_clips
     from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
     from openvasa.motion.diffusion.sampler import Guidance
     from openvasa.settings import Controls, DiffusionOptions
@@ -70,7 +70,7 @@ def proxy(checkpoint: str | None, shards: list[str], seed: int = 0, live: bool =
             if voice is None:
                 raise SystemExit(f"{name}: its shard keeps no voice; preprocess it again.")
             stream = engine.open(clips.fps, MotionFrame.neutral(), controls)
-            parts = [stream.push(voice.astype(np.float32) / 32767), stream.end()]
+            parts = [stream.push(from_int16(voice)), stream.end()]
             made = np.concatenate([np.concatenate([p.pose, p.blendshapes], 1) for p in parts])
         else:
             features = clips.audio[a:b].astype(np.float32)

@@ -72,6 +72,11 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
     return np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
 
 
+def from_int16(samples: np.ndarray) -> np.ndarray:
+    """A shard's int16 audio as float32 samples in [-1, 1] (the inverse of `to_int16`)."""
+    return samples.astype(np.float32) / 32767
+
+
 def relative_pose(motion: np.ndarray) -> np.ndarray:
     """Pose relative to the clip's own mean: the generator learns motion, not framing."""
     out = motion.copy()

@@ -30,7 +30,13 @@ import torch
 
 from openvasa.errors import OpenvasaError
 from openvasa.motion.diffusion.checkpoint import build_model, default_checkpoint, load_checkpoint
-from openvasa.motion.diffusion.data import MotionClips, WindowSampler, load_clips, select_clips
+from openvasa.motion.diffusion.data import (
+    MotionClips,
+    WindowSampler,
+    from_int16,
+    load_clips,
+    select_clips,
+)
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, denoise, sample
 
@@ -214,7 +220,7 @@ def _heard_tracks(clips: MotionClips, config: DistillConfig, out: Path, progress
     for i, voice in enumerate(clips.voices):
         a, b = clips.clip_starts[i], clips.clip_starts[i + 1]
         tracks[a:b] = live_feature_tracks(
-            whisper, voice.astype(np.float32) / 32767, clips.fps, b - a, depth, lookback
+            whisper, from_int16(voice), clips.fps, b - a, depth, lookback
         )
         if bar is not None:
             bar.update(b - a)

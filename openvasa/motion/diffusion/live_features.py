@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from openvasa.audio.load import SAMPLE_RATE
+from openvasa.audio.whisper import FEATURE_DIM, FEATURE_RATE_HZ
 from openvasa.motion.diffusion.features import pool_to_frames
 from openvasa.timing import frame_count
-
-FEATURE_RATE_HZ = 50.0
 
 
 def heard_features(whisper, clip: np.ndarray, fps: float) -> np.ndarray:
@@ -50,7 +49,7 @@ def live_feature_tracks(
         return int(round(frame * frame_samples))
 
     samples = np.asarray(samples, np.float32)
-    out = np.zeros((n_frames, depth, 512), np.float16)
+    out = np.zeros((n_frames, depth, FEATURE_DIM), np.float16)
     ends = list(range(1, n_frames + 1))  # an encoding for each point the audio reaches
 
     def store(end: int, pooled: np.ndarray) -> None:
