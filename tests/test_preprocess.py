@@ -6,6 +6,7 @@ import pytest
 
 from openvasa.errors import OpenvasaError
 from openvasa.io.video import VideoWriter, read_video
+from openvasa.latent.motion import BLENDSHAPE_INDEX
 from openvasa.motion.diffusion.data import WindowSampler, load_clips, save_shard
 from openvasa.motion.diffusion.model import ModelConfig
 from openvasa.motion.diffusion.preprocess import preprocess
@@ -222,3 +223,22 @@ def test_loss_weights_of_real_and_synthetic_clips(tmp_path):
     wide[MOUTH_DIMS[0]] = 0.05
     _, real = loss_weights(config, clips, wide)
     assert 0 < real[MOUTH_DIMS[0]] < 0.5 * 2
+
+
+def test_lip_gap_direction_turns_a_normalised_error_into_the_lip_gap_error(tmp_path):
+    from openvasa.motion.articulation import lip_gap
+    from openvasa.motion.diffusion.train import lip_gap_direction
+
+    _shard(tmp_path / "real", "video", frames=100, seed=2, nan_emotion=False)
+    clips = load_clips([tmp_path / "real"])
+    mean, std = clips.stats()
+    direction = lip_gap_direction(clips, std)
+    spread = lip_gap(clips.motion[:, 6:58]).std()
+    rng = np.random.default_rng(0)
+    made, real = clips.motion[:20], clips.motion[20:40] + rng.normal(0, 0.1, (20, 60))
+    normalised_error = (made - mean) / std - (real - mean) / std
+    expected = (lip_gap(made[:, 6:58]) - lip_gap(real[:, 6:58])) / spread
+    np.testing.assert_allclose(normalised_error @ direction, expected, rtol=1e-4, atol=1e-6)
+    # Only blendshapes that part the lips count: head pose, gaze and the brows do not.
+    assert not direction[:6].any() and not direction[58:].any()
+    assert direction[6 + BLENDSHAPE_INDEX["browInnerUp"]] == 0

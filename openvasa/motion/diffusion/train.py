@@ -69,6 +69,11 @@ class TrainConfig:
     # them from the synthetic corpus (GRID's readers hold still and look at a script).
     real_head_weight: float = 1.0
     mouth_weight: float = 1.0  # loss weight of the jaw and mouth blendshapes, all clips
+    # Loss weight of the gap between the inner lips (linear in the blendshapes: jawOpen less
+    # mouthClose, funnel, the lips' own moves), in units of its spread over the data. What a
+    # viewer and the face tracker see is this gap, not any one blendshape: a jaw that opens
+    # while mouthClose holds the lips shut is right for /p b m/.
+    lip_gap_weight: float = 0.0
     # The same on synthetic clips when set: below mouth_weight, the mouth learns more from
     # real faces while the corpus still teaches head, eyes and other voices.
     synthetic_mouth_weight: float | None = None
@@ -115,6 +120,19 @@ def loss_weights(
         real_std = np.maximum(clips.motion[frames].std(0), 1e-6)
         real *= np.minimum(1.0, (std / real_std) ** 2).astype(np.float32)
     return synthetic, real
+
+
+def lip_gap_direction(clips: MotionClips, std: np.ndarray) -> np.ndarray:
+    """(D,) weights that turn a normalised motion error into the lip gap's error, in units of
+    the gap's spread over `clips` (`std`: the motion's normalisation)."""
+    from openvasa.motion.articulation import lip_gap_per_unit
+
+    blendshapes = slice(_N_POSE, _N_POSE + len(ARKIT_BLENDSHAPES))
+    per_unit = lip_gap_per_unit()
+    spread = max(float((clips.motion[:, blendshapes] @ per_unit).std()), 1e-6)
+    direction = np.zeros(len(std), np.float32)
+    direction[blendshapes] = per_unit * std[blendshapes] / spread
+    return direction
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
@@ -168,6 +186,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     dim_weight, real_weight = (
         torch.as_tensor(w, device=device) for w in loss_weights(config, clips, std)
     )
+    gap = torch.as_tensor(lip_gap_direction(clips, std), device=device)
     rng = np.random.default_rng(config.seed * 7919 + rank + step)
     stats = {
         k: torch.tensor(v, device=device)
@@ -232,6 +251,12 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         loss_x0 = (weight * (predicted - x0) ** 2).mean()
         loss_velocity = (weight * (predicted.diff(dim=1) - x0.diff(dim=1)) ** 2).mean()
         loss = loss_x0 + config.velocity_weight * loss_velocity
+        if config.lip_gap_weight > 0:
+            gap_error = (predicted - x0) @ gap
+            loss_gap = (gap_error**2).mean() + config.velocity_weight * (
+                gap_error.diff(dim=1) ** 2
+            ).mean()
+            loss = loss + config.lip_gap_weight * loss_gap
         if not torch.isfinite(loss):
             raise OpenvasaError(
                 f"Training loss became {loss.item()} at step {step + 1}: check the data for "
@@ -348,6 +373,13 @@ def add_arguments(parser) -> None:
         help="loss weight of the jaw and mouth blendshapes",
     )
     parser.add_argument(
+        "--lip-gap-weight",
+        type=float,
+        default=defaults.lip_gap_weight,
+        help="loss weight of the gap between the inner lips, which all the mouth's "
+        "blendshapes make together (0: none)",
+    )
+    parser.add_argument(
         "--synthetic-mouth-weight",
         type=float,
         default=defaults.synthetic_mouth_weight,
@@ -400,6 +432,7 @@ def config_from_args(args) -> TrainConfig:
         real_head_weight=args.real_head_weight,
         mouth_weight=args.mouth_weight,
         synthetic_mouth_weight=args.synthetic_mouth_weight,
+        lip_gap_weight=args.lip_gap_weight,
         keep_checkpoints=args.keep_checkpoints,
         live_fraction=args.live_fraction,
         live_window=args.live_window,
