@@ -39,6 +39,7 @@ from openvasa.motion.diffusion.data import (
 )
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, denoise, sample
+from openvasa.motion.diffusion.train import lip_gap_direction
 
 
 @dataclass
@@ -56,6 +57,7 @@ class DistillConfig:
     live_known: int = 8
     drop_context: float = 0.1  # a stream's first window has no context
     velocity_weight: float = 1.0
+    lip_gap_weight: float = 0.0  # as `train motion --lip-gap-weight`: the inner-lip gap's error
     real_fraction: float | None = 0.5
     live_features: bool = True  # the student hears what a stream hears (else whole-clip audio)
     clips: int | None = None  # at most this many clips of each kind (real, synthetic), at random
@@ -88,6 +90,7 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
     for what, values in (("motion", clips.motion), ("audio features", clips.audio)):
         if not np.isfinite(values).all():
             raise OpenvasaError(f"The training data in {config.data} has non-finite {what}.")
+    gap = torch.as_tensor(lip_gap_direction(clips, stats["motion_std"].numpy()))
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=0.0)
     step = 0
     last = out / "last.pt"
@@ -124,6 +127,12 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
         loss_x0 = ((made - target) ** 2).mean()
         loss_velocity = ((made.diff(dim=1) - target.diff(dim=1)) ** 2).mean()
         loss = loss_x0 + config.velocity_weight * loss_velocity
+        if config.lip_gap_weight > 0:
+            gap_error = (made - target) @ gap
+            loss_gap = (gap_error**2).mean() + config.velocity_weight * (
+                gap_error.diff(dim=1) ** 2
+            ).mean()
+            loss = loss + config.lip_gap_weight * loss_gap
         if not torch.isfinite(loss):
             raise OpenvasaError(f"The distillation loss became {loss.item()} at step {step + 1}.")
         optimizer.zero_grad(set_to_none=True)
@@ -299,6 +308,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--student-steps", type=int, default=defaults.student_steps)
     parser.add_argument("--real-fraction", type=float, default=defaults.real_fraction)
     parser.add_argument(
+        "--lip-gap-weight",
+        type=float,
+        default=defaults.lip_gap_weight,
+        help="loss weight of the gap between the inner lips (0: none)",
+    )
+    parser.add_argument(
         "--whole-clip-features",
         action="store_true",
         help="the student hears each window as the teacher does, not as a live stream does",
@@ -328,6 +343,7 @@ def config_from_args(args) -> DistillConfig:
         teacher_steps=args.teacher_steps,
         student_steps=args.student_steps,
         real_fraction=args.real_fraction,
+        lip_gap_weight=args.lip_gap_weight,
         live_features=not args.whole_clip_features,
         clips=args.clips,
         init=args.init,

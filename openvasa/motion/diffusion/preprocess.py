@@ -20,6 +20,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -136,17 +137,25 @@ def preprocess_video(path: str | os.PathLike[str]) -> dict:
     return clip
 
 
+VOICE_SPEEDS = (0.8, 1.25)  # how much faster an augmented copy plays (pitch and formants too)
+
+
 def augmented_copy(clip: dict, audio: Audio, rng: np.random.Generator) -> dict:
-    """`clip` with its voice as another recording might carry it: the corpus's augmentation
-    (`openvasa.corpus.augment`: equalisation, a room, noise, level; never the clean sound),
-    and half the time played 0.9-1.1x as fast, resampled, so that pitch and formants move with
-    the tempo as another voice's would (Kaldi's speed perturbation); the motion is re-timed
-    to match. Conditions are the clip's own."""
+    """`clip` with its voice as another recording and another speaker might carry it: the
+    corpus's augmentation (`openvasa.corpus.augment`: equalisation, a room, noise, level;
+    never the clean sound), played 0.8-1.25x as fast (log-uniform), resampled, so that pitch
+    and formants move with the tempo as another voice's would (Kaldi's speed perturbation,
+    wider: GRID trains on one speaker, whose voice alone would let the model tell real faces
+    from the synthetic corpus by the voice); the motion is re-timed to match. Conditions are
+    the clip's own."""
     from openvasa.audio.load import SAMPLE_RATE
     from openvasa.corpus.augment import apply_augmentation, change_speed, draw_augmentation
     from openvasa.motion.diffusion.features import audio_features
 
-    augmentation = draw_augmentation(rng, clean_share=0.0)
+    augmentation = replace(
+        draw_augmentation(rng, clean_share=0.0),
+        speed=round(float(np.exp(rng.uniform(*np.log(VOICE_SPEEDS)))), 3),
+    )
     samples, _ = change_speed(audio.samples, [], augmentation.speed)
     heard = Audio.from_array(apply_augmentation(samples, augmentation, rng), SAMPLE_RATE)
     motion = clip["motion"]
