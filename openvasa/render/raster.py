@@ -20,9 +20,8 @@ def rasterize(xy, depth, attrs, triangles, triangle_label, which, tex_map, mouth
     """Draw triangles `which` of the mesh.
 
     xy: (V, 2) output positions; depth: (V,) larger is farther; attrs: (V, 6) per-vertex
-    [tex_x, tex_y, mouth_u, mouth_v, mouth_gap_px, mouth_squeeze] (the squeeze: the lip gap
-    over the gap where the photo's own interior turns into a seam there); triangles: (T, 3);
-    triangle_label: (T,).
+    [tex_x, tex_y, mouth_u, mouth_v, mouth_gap_px, mouth_gap_share] (the share: the lip gap
+    over the photo's own there); triangles: (T, 3); triangle_label: (T,).
     Writes tex_map (H, W, 2), mouth_map (H, W, 4), label (H, W), zbuf (H, W) in place.
     """
     height, width = zbuf.shape
@@ -93,8 +92,8 @@ def _mouth_colour(u, v, gap, x, mouth, channel):
     """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
 
     mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3),
-    squeeze_rule] (squeeze_rule 1: the photo's own interior fades to the seam colour as the
-    squeeze falls from 2 to 1, as for a photo with an open mouth; 0 for closed lips).
+    seam_share] (seam_share: the share of the photo's own lip gap below which its interior
+    fades to the seam colour; 0 for a photo with closed lips).
     """
     face_width = mouth[0]
     across = abs(2.0 * u - 1.0)
@@ -203,9 +202,11 @@ def composite(
                     # Lips a pixel or two apart meet in a dark seam, not a squeezed strip
                     # of the photo's teeth (which the face mesh reads as a parted mouth).
                     parted = min(max((mouth_map[y, x, 2] - LIP_SEAM_PX) / LIP_SEAM_PX, 0.0), 1.0)
-                    if mouth[14] > 0.0:
+                    share = mouth[14]
+                    if share > 0.0:
                         # A photo's open mouth squeezed between closing lips: a seam too.
-                        parted = min(parted, min(max(mouth_map[y, x, 3] - 1.0, 0.0), 1.0))
+                        squeezed = (mouth_map[y, x, 3] - share) / share
+                        parted = min(parted, min(max(squeezed, 0.0), 1.0))
                     value = value * parted + mouth[11 + ch] * (1.0 - parted)
                 if alpha < 0.999:
                     # Matting: replace the background that moved with the background that stays.

@@ -48,27 +48,18 @@ LUMA = np.array([0.299, 0.587, 0.114])
 CHROMA_FULL = 12.0
 # The photo's open mouth is covered with lip texture for the lips to close over. The face mesh
 # puts the inner-lip points a pixel or two inside the opening, so the lips' own triangles carry
-# a strip of teeth: the cover reaches this far (face widths) past the inner-lip loop.
+# a strip of teeth: the cover reaches this far (face widths) past the inner-lip loop. Below
+# twice LIP_SEAM_PX of mean gap the photo's mouth counts as closed and is left as it is.
 # Chosen on GRID train/s1 (4 clips, from the most open frame; lip gap left where the real lips
 # are shut / mouth PSNR): 0.01 1.66 % / 28.48 dB, 0.02 0.76 % / 28.02 dB, 0.03 0.38 % /
 # 26.98 dB (a wider cover wears away the lips' own edges); no cover 2.89 % / 27.80 dB.
 LIP_COVER_FW = 0.02
-# A photo whose lips are parted less than this (mean inner-lip gap, face widths; the
-# evaluation's "closed", MOUTH_CLOSED_FW) keeps its mouth as it is: relaxed lips a little
-# apart are still the person's own closed mouth.
-MOUTH_OPEN_FW = 0.03
 # A photo's open mouth squeezed between nearly closed lips is a strip of teeth, which the face
 # mesh reads as parted lips: where the lips are closer than this share of the photo's own gap
 # the interior fades to the seam colour, gone at it and whole at twice it. Chosen on GRID
 # train/s1 (4 clips, from the most open frame, measured as for LIP_COVER_FW): 0.25 0.88 % /
 # 27.87 dB, 0.4 0.76 % / 28.02 dB, 0.6 0.74 % / 27.93 dB.
 SEAM_SHARE_OF_OPENING = 0.4
-# A seam is a line: lips farther apart than this (face widths) show the photo's interior,
-# squeezed, whatever its own gap; a seam colour there is a flat band, read as an opening too.
-# GRID train/s1 (as above) barely needs it, its lips closing to ~1.5 px: 0.02 0.85 % /
-# 27.82 dB, 0.03 0.77 % / 27.95 dB, none 0.75 % / 28.03 dB; the band showed on wider-open
-# speakers whose lips stay 3-6 px apart.
-SEAM_MAX_FW = 0.03
 
 
 @dataclass
@@ -224,11 +215,10 @@ def _lips_over_mouth(
     LIP_COVER_FW), each column runs from the upper lip's colour just above to the lower lip's
     just below, so that closing lips meet with lip texture instead of carrying the strips of
     teeth and cavity next to their inner edges. None for a closed mouth (a mean inner-lip gap
-    under MOUTH_OPEN_FW, or under twice raster.LIP_SEAM_PX)."""
+    under twice raster.LIP_SEAM_PX)."""
     upper = landmarks[list(topo.LIPS_INNER_UPPER[2:-2]), :2]
     lower = landmarks[list(topo.LIPS_INNER_LOWER[2:-2]), :2]
-    gap = float(np.linalg.norm(lower - upper, axis=1).mean())
-    if gap < max(2 * raster.LIP_SEAM_PX, MOUTH_OPEN_FW * face_width_px):
+    if float(np.linalg.norm(lower - upper, axis=1).mean()) < 2 * raster.LIP_SEAM_PX:
         return None
     hole = np.zeros(image.shape[:2], np.uint8)
     loop = np.round(landmarks[list(topo.LIPS_INNER_LOOP), :2] * 4).astype(np.int32)
@@ -284,7 +274,7 @@ class Renderer:
         self._surface = latent.image if self._cover is None else latent.image.copy()
         self._covered = 0.0
         if self._cover is not None:
-            self._mouth[14] = 1.0
+            self._mouth[14] = SEAM_SHARE_OF_OPENING
         # Texture coordinates of the face, rings and border never change: they are the photo.
         tex = np.zeros((self.mesh.n_vertices, 6), np.float64)
         tex[: self.mesh.n_face, :2] = latent.landmarks[: topo.N_FACE_VERTICES, :2]
@@ -438,11 +428,11 @@ class Renderer:
         teeth, cavity, tongue, seam = (
             _saturate(c, colourful) for c in (teeth, cavity, tongue, seam)
         )
-        # 1 where the photo's mouth is open (set in __init__): its interior fades to the seam
-        # as the lips close on it; 0 keeps only the LIP_SEAM_PX rule.
-        squeeze_rule = 0.0
+        # The share of the photo's gap where its interior fades to the seam: set in __init__
+        # for an open mouth; 0 keeps only the LIP_SEAM_PX rule.
+        seam_share = 0.0
         return np.concatenate(
-            [[face_width, tooth_width], teeth, cavity, tongue, seam, [squeeze_rule]]
+            [[face_width, tooth_width], teeth, cavity, tongue, seam, [seam_share]]
         ).astype(np.float64)
 
     # --- per frame ---------------------------------------------------------------------------
@@ -495,8 +485,9 @@ class Renderer:
         the lips close: none at the photo's own gap, all of it where the interior is a seam."""
         if self._cover is None:
             return
+        share = float(self._mouth[14])
         closed = 1.0 - mean_gap / max(mean_gap0, 1e-6)
-        amount = float(np.clip(closed / (1.0 - SEAM_SHARE_OF_OPENING), 0.0, 1.0))
+        amount = float(np.clip(closed / (1.0 - share), 0.0, 1.0))
         if amount != self._covered:
             cover = self._cover
             blend = cover.photo + amount * (cover.covered - cover.photo)
@@ -531,14 +522,12 @@ class Renderer:
         attrs[m0 : m0 + n, 2] = self._mouth_u
         attrs[m0 : m0 + n, 3] = self._mouth_v
         attrs[m0 : m0 + n, 4] = gap_per_vertex
-        # The lip gap over the gap at which a photo's open mouth squeezed between them turns
-        # into a seam (head scale taken out of the photo's gap); the corners, where the lips
-        # always meet, leave the seam to the LIP_SEAM_PX rule.
+        # How far the lips are apart against the photo's own gap there (head scale taken out).
         gap0 = self._mouth_gap0 * (placement.scale / self._placement0.scale)
-        seam_at = np.minimum(SEAM_SHARE_OF_OPENING * gap0, SEAM_MAX_FW * face_width)
-        squeeze = np.where(gap0 > raster.LIP_SEAM_PX, gap / np.maximum(seam_at, 1e-6), 2.0)
-        attrs[m0 : m0 + n, 5] = np.concatenate([squeeze, squeeze[1:-1][::-1]])
-        attrs[m0 + n, 2:6] = (0.5, 0.5, gap.mean(), squeeze[2:-2].mean())
+        # The corners, where the lips always meet, leave the seam to the LIP_SEAM_PX rule.
+        share = np.where(gap0 > raster.LIP_SEAM_PX, gap / np.maximum(gap0, 1e-6), 1.0)
+        attrs[m0 : m0 + n, 5] = np.concatenate([share, share[1:-1][::-1]])
+        attrs[m0 + n, 2:6] = (0.5, 0.5, gap.mean(), share[2:-2].mean())
         # Paint the interior as far as the lips part beyond what the photo shows.
         mean_gap, mean_gap0 = float(gap[2:-2].mean()), float(self._mouth_gap0[2:-2].mean())
         mouth_synth = float(np.clip((mean_gap - mean_gap0) / (0.5 * mean_gap0 + 2.0), 0.0, 1.0))
