@@ -19,10 +19,9 @@ LIP_SEAM_PX = 1.0
 def rasterize(xy, depth, attrs, triangles, triangle_label, which, tex_map, mouth_map, label, zbuf):
     """Draw triangles `which` of the mesh.
 
-    xy: (V, 2) output positions; depth: (V,) larger is farther; attrs: (V, 6) per-vertex
-    [tex_x, tex_y, mouth_u, mouth_v, mouth_gap_px, mouth_gap_share] (the share: the lip gap
-    over the photo's own there); triangles: (T, 3); triangle_label: (T,).
-    Writes tex_map (H, W, 2), mouth_map (H, W, 4), label (H, W), zbuf (H, W) in place.
+    xy: (V, 2) output positions; depth: (V,) larger is farther; attrs: (V, 5) per-vertex
+    [tex_x, tex_y, mouth_u, mouth_v, mouth_gap_px]; triangles: (T, 3); triangle_label: (T,).
+    Writes tex_map (H, W, 2), mouth_map (H, W, 3), label (H, W), zbuf (H, W) in place.
     """
     height, width = zbuf.shape
     for k in range(which.shape[0]):
@@ -55,7 +54,7 @@ def rasterize(xy, depth, attrs, triangles, triangle_label, which, tex_map, mouth
                 tex_map[y, x, 0] = wa * attrs[a, 0] + wb * attrs[b, 0] + wc * attrs[c, 0]
                 tex_map[y, x, 1] = wa * attrs[a, 1] + wb * attrs[b, 1] + wc * attrs[c, 1]
                 if lab == MOUTH:
-                    for j in range(4):
+                    for j in range(3):
                         mouth_map[y, x, j] = (
                             wa * attrs[a, 2 + j] + wb * attrs[b, 2 + j] + wc * attrs[c, 2 + j]
                         )
@@ -91,9 +90,7 @@ def _blend(image, y0, x0, channel, w00, w01, w10, w11):
 def _mouth_colour(u, v, gap, x, mouth, channel):
     """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
 
-    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3),
-    seam_share] (seam_share: the share of the photo's own lip gap below which its interior
-    fades to the seam colour; 0 for a photo with closed lips).
+    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3)].
     """
     face_width = mouth[0]
     across = abs(2.0 * u - 1.0)
@@ -138,7 +135,6 @@ def composite(
     irises,
     iris_patches,
     lashes,
-    surface_u8,
     image_u8,
     out,
 ):
@@ -150,10 +146,8 @@ def composite(
     mouth interior, 1 the painted one; irises: (2, 5) [x, y, radius_px, patch_scale, shown]
     per eye (right, left), shown in [0, 1] fading a nearly shut eye to its lash colour
     (lashes: (2, 3) float32); iris_patches: (2, P, P, 4) RGBA float32 centred on the photo's
-    irises; surface_u8: the appearance (H, W, 3) uint8 that the moved face samples, sampled as
-    it is (a quarter of the memory traffic of a float copy, for the same values); image_u8:
-    the photo, copied where nothing moved and sampled for the mouth interior (the surface
-    has the photo's open mouth covered by its lips; it is the photo itself otherwise).
+    irises; image_u8: the appearance (H, W, 3) uint8, sampled as it is (a quarter of the
+    memory traffic of a float copy, for the same values) and copied where nothing moved.
     """
     height, width = label.shape
     patch_half = (iris_patches.shape[1] - 1) * 0.5
@@ -180,7 +174,7 @@ def composite(
                 # Most pixels: skin, hair or clothes well inside the person, only sampled
                 # (the same values as the general path below, in 60 % of its time).
                 for ch in range(3):
-                    value = _blend(surface_u8, y0, x0, ch, w00, w01, w10, w11)
+                    value = _blend(image_u8, y0, x0, ch, w00, w01, w10, w11)
                     out[y, x, ch] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
                 continue
             eye = lab == EYE_RIGHT or lab == EYE_LEFT
@@ -189,10 +183,8 @@ def composite(
                     shown = irises[lab - EYE_RIGHT, 4]
                     value = _blend(eyeball, y0, x0, ch, w00, w01, w10, w11) * shown
                     value += lashes[lab - EYE_RIGHT, ch] * (1.0 - shown)
-                elif lab == MOUTH:
-                    value = _blend(image_u8, y0, x0, ch, w00, w01, w10, w11)
                 else:
-                    value = _blend(surface_u8, y0, x0, ch, w00, w01, w10, w11)
+                    value = _blend(image_u8, y0, x0, ch, w00, w01, w10, w11)
                 if lab == MOUTH and mouth_synth > 0.0:
                     painted = _mouth_colour(
                         mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
@@ -202,11 +194,6 @@ def composite(
                     # Lips a pixel or two apart meet in a dark seam, not a squeezed strip
                     # of the photo's teeth (which the face mesh reads as a parted mouth).
                     parted = min(max((mouth_map[y, x, 2] - LIP_SEAM_PX) / LIP_SEAM_PX, 0.0), 1.0)
-                    share = mouth[14]
-                    if share > 0.0:
-                        # A photo's open mouth squeezed between closing lips: a seam too.
-                        squeezed = (mouth_map[y, x, 3] - share) / share
-                        parted = min(parted, min(max(squeezed, 0.0), 1.0))
                     value = value * parted + mouth[11 + ch] * (1.0 - parted)
                 if alpha < 0.999:
                     # Matting: replace the background that moved with the background that stays.

@@ -46,20 +46,6 @@ IRIS_VISIBLE_SCALE = 1.15
 # from grey at which it takes its full colour.
 LUMA = np.array([0.299, 0.587, 0.114])
 CHROMA_FULL = 12.0
-# The photo's open mouth is covered with lip texture for the lips to close over. The face mesh
-# puts the inner-lip points a pixel or two inside the opening, so the lips' own triangles carry
-# a strip of teeth: the cover reaches this far (face widths) past the inner-lip loop. Below
-# twice LIP_SEAM_PX of mean gap the photo's mouth counts as closed and is left as it is.
-# Chosen on GRID train/s1 (4 clips, from the most open frame; lip gap left where the real lips
-# are shut / mouth PSNR): 0.01 1.66 % / 28.48 dB, 0.02 0.76 % / 28.02 dB, 0.03 0.38 % /
-# 26.98 dB (a wider cover wears away the lips' own edges); no cover 2.89 % / 27.80 dB.
-LIP_COVER_FW = 0.02
-# A photo's open mouth squeezed between nearly closed lips is a strip of teeth, which the face
-# mesh reads as parted lips: where the lips are closer than this share of the photo's own gap
-# the interior fades to the seam colour, gone at it and whole at twice it. Chosen on GRID
-# train/s1 (4 clips, from the most open frame, measured as for LIP_COVER_FW): 0.25 0.88 % /
-# 27.87 dB, 0.4 0.76 % / 28.02 dB, 0.6 0.74 % / 27.93 dB.
-SEAM_SHARE_OF_OPENING = 0.4
 
 
 @dataclass
@@ -198,50 +184,6 @@ def _background_plate(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(person[..., None] > 0, filled, image)
 
 
-@dataclass
-class _LipCover:
-    """The photo's open mouth covered by its lips, over the box rows × cols of the photo."""
-
-    rows: slice
-    cols: slice
-    photo: np.ndarray  # (h, w, 3) float32, the photo there
-    covered: np.ndarray  # (h, w, 3) float32, with the mouth covered
-
-
-def _lips_over_mouth(
-    image: np.ndarray, landmarks: np.ndarray, face_width_px: float
-) -> _LipCover | None:
-    """The photo's open mouth covered by its lips: inside the inner-lip loop (grown by
-    LIP_COVER_FW), each column runs from the upper lip's colour just above to the lower lip's
-    just below, so that closing lips meet with lip texture instead of carrying the strips of
-    teeth and cavity next to their inner edges. None for a closed mouth (a mean inner-lip gap
-    under twice raster.LIP_SEAM_PX)."""
-    upper = landmarks[list(topo.LIPS_INNER_UPPER[2:-2]), :2]
-    lower = landmarks[list(topo.LIPS_INNER_LOWER[2:-2]), :2]
-    if float(np.linalg.norm(lower - upper, axis=1).mean()) < 2 * raster.LIP_SEAM_PX:
-        return None
-    hole = np.zeros(image.shape[:2], np.uint8)
-    loop = np.round(landmarks[list(topo.LIPS_INNER_LOOP), :2] * 4).astype(np.int32)
-    cv2.fillPoly(hole, [loop], 1, shift=2)
-    grow = max(1, int(round(LIP_COVER_FW * face_width_px)))
-    hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
-    hole[[0, -1], :] = 0  # keep a lip row above and below inside the frame
-    ys, xs = np.nonzero(hole)
-    if not len(ys):
-        return None
-    rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
-    covered = image.astype(np.float32)
-    for x in np.unique(xs):
-        column = np.nonzero(hole[:, x])[0]
-        top, bottom = column.min() - 1, column.max() + 1
-        along = ((column - top) / (bottom - top))[:, None]
-        covered[column, x] = (1 - along) * covered[top, x] + along * covered[bottom, x]
-    # Smoothed along the mouth: a column's edge pixel may itself be a tooth's edge.
-    along_mouth = cv2.GaussianBlur(covered, (2 * grow + 1, 1), 0)
-    covered = np.where(hole[..., None] > 0, along_mouth, covered)
-    return _LipCover(rows, cols, image[rows, cols].astype(np.float32), covered[rows, cols])
-
-
 def _saturate(colour: np.ndarray, amount: float) -> np.ndarray:
     """`colour` (3,) with its distance from grey scaled by `amount` (0: grey)."""
     grey = float(colour @ LUMA)
@@ -268,15 +210,8 @@ class Renderer:
         self._eyeball, self._iris_patches, self._iris_radius_px, self._lashes = self._prepare_eyes()
         self._lid_gap0 = self._lid_gaps(latent.landmarks)
         self._mouth = self._prepare_mouth()
-        # What the moving face samples: the photo, with an open mouth covered by its lips as
-        # far as they close (see _cover_mouth).
-        self._cover = _lips_over_mouth(latent.image, latent.landmarks, latent.framing.face_width_px)
-        self._surface = latent.image if self._cover is None else latent.image.copy()
-        self._covered = 0.0
-        if self._cover is not None:
-            self._mouth[14] = SEAM_SHARE_OF_OPENING
         # Texture coordinates of the face, rings and border never change: they are the photo.
-        tex = np.zeros((self.mesh.n_vertices, 6), np.float64)
+        tex = np.zeros((self.mesh.n_vertices, 5), np.float64)
         tex[: self.mesh.n_face, :2] = latent.landmarks[: topo.N_FACE_VERTICES, :2]
         tex[self.mesh.first_ring : self.mesh.first_border, :2] = self.mesh.ring_source
         tex[self.mesh.first_border : self.mesh.first_mouth, :2] = self.mesh.border_source
@@ -286,7 +221,7 @@ class Renderer:
         # the depth buffer says a triangle was drawn this frame, so only the depth buffer and
         # `drawn` are cleared between frames, and only over the rows the last frame drew.
         self._tex_map = np.zeros((height, width, 2), np.float32)
-        self._mouth_map = np.zeros((height, width, 4), np.float32)
+        self._mouth_map = np.zeros((height, width, 3), np.float32)
         self._label = np.zeros((height, width), np.int8)
         self._zbuf = np.full((height, width), np.inf, np.float32)
         self._drawn = np.zeros((height, width), bool)
@@ -428,12 +363,9 @@ class Renderer:
         teeth, cavity, tongue, seam = (
             _saturate(c, colourful) for c in (teeth, cavity, tongue, seam)
         )
-        # The share of the photo's gap where its interior fades to the seam: set in __init__
-        # for an open mouth; 0 keeps only the LIP_SEAM_PX rule.
-        seam_share = 0.0
-        return np.concatenate(
-            [[face_width, tooth_width], teeth, cavity, tongue, seam, [seam_share]]
-        ).astype(np.float64)
+        return np.concatenate([[face_width, tooth_width], teeth, cavity, tongue, seam]).astype(
+            np.float64
+        )
 
     # --- per frame ---------------------------------------------------------------------------
     @staticmethod
@@ -480,20 +412,6 @@ class Renderer:
                 shapes[index] = min(1.0, shapes[index] + 1.5 * LID_PER_GAZE_DEG * tilt)
         return shapes
 
-    def _cover_mouth(self, mean_gap: float, mean_gap0: float) -> None:
-        """Lay the lip cover over the photo's open mouth in the surface texture, as far as
-        the lips close: none at the photo's own gap, all of it where the interior is a seam."""
-        if self._cover is None:
-            return
-        share = float(self._mouth[14])
-        closed = 1.0 - mean_gap / max(mean_gap0, 1e-6)
-        amount = float(np.clip(closed / (1.0 - share), 0.0, 1.0))
-        if amount != self._covered:
-            cover = self._cover
-            blend = cover.photo + amount * (cover.covered - cover.photo)
-            self._surface[cover.rows, cover.cols] = np.round(blend).astype(np.uint8)
-            self._covered = amount
-
     def render(self, motion: MotionFrame) -> np.ndarray:
         """One (H, W, 3) uint8 RGB frame. The returned array is reused by the next call."""
         mesh, latent = self.mesh, self.latent
@@ -522,16 +440,10 @@ class Renderer:
         attrs[m0 : m0 + n, 2] = self._mouth_u
         attrs[m0 : m0 + n, 3] = self._mouth_v
         attrs[m0 : m0 + n, 4] = gap_per_vertex
-        # How far the lips are apart against the photo's own gap there (head scale taken out).
-        gap0 = self._mouth_gap0 * (placement.scale / self._placement0.scale)
-        # The corners, where the lips always meet, leave the seam to the LIP_SEAM_PX rule.
-        share = np.where(gap0 > raster.LIP_SEAM_PX, gap / np.maximum(gap0, 1e-6), 1.0)
-        attrs[m0 : m0 + n, 5] = np.concatenate([share, share[1:-1][::-1]])
-        attrs[m0 + n, 2:6] = (0.5, 0.5, gap.mean(), share[2:-2].mean())
+        attrs[m0 + n, 2:5] = (0.5, 0.5, gap.mean())
         # Paint the interior as far as the lips part beyond what the photo shows.
         mean_gap, mean_gap0 = float(gap[2:-2].mean()), float(self._mouth_gap0[2:-2].mean())
         mouth_synth = float(np.clip((mean_gap - mean_gap0) / (0.5 * mean_gap0 + 2.0), 0.0, 1.0))
-        self._cover_mouth(mean_gap, float(gap0[2:-2].mean()))
 
         # Eye openings: the eyeball stays with the skull while the lids move over it.
         for eye_loop, e0 in zip(mesh.eye_loops, mesh.first_eye, strict=True):
@@ -596,7 +508,6 @@ class Renderer:
             irises,
             self._iris_patches,
             self._lashes,
-            self._surface,
             self.latent.image,
             self._out,
         )
