@@ -22,6 +22,14 @@ def main() -> int:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--base", type=float, help="the shipped model's figure (step 0)")
+    parser.add_argument(
+        "--figure",
+        choices=("gap", "mean"),
+        default="gap",
+        help="gap: the inner-lip gap's correlation (what the rendered table tracks); "
+        "mean: jawOpen's",
+    )
+    parser.add_argument("--from-model", default="v3", help="what the runs were fine-tuned from")
     args = parser.parse_args()
 
     import matplotlib
@@ -35,7 +43,8 @@ def main() -> int:
         config = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["train_config"]
         label = (
             f"{run.name}: real share {config['real_fraction']}, "
-            f"mouth weight {config['mouth_weight']:g}"
+            f"mouth weight {config['mouth_weight']:g}, "
+            f"lip-gap weight {config.get('lip_gap_weight', 0.0):g}"
         )
         for file, style, kind in (
             ("proxy_val_raw.jsonl", "-", "raw"),
@@ -46,12 +55,14 @@ def main() -> int:
             lines = [json.loads(x) for x in (run / file).read_text().splitlines()]
             points = sorted(
                 {
-                    int(re.search(r"step(\d+)", line["checkpoint"]).group(1)): line["mean"]
+                    int(re.search(r"step(\d+)", line["checkpoint"]).group(1)): line[args.figure]
                     for line in lines
                 }.items()
             )
-            if args.base is not None:
-                points.insert(0, (0, args.base))
+            log = run / "log.jsonl"
+            first_step = json.loads(log.read_text().splitlines()[0])["step"] if log.is_file() else 0
+            if args.base is not None and first_step <= config.get("log_every", 50):
+                points.insert(0, (0, args.base))  # a run from the start, not a resumed leg
             ax.plot(
                 *zip(*points, strict=True),
                 style,
@@ -59,11 +70,12 @@ def main() -> int:
                 color=f"C{index}",
                 label=f"{label} ({kind} weights)",
             )
-    ax.set_xlabel("fine-tuning steps (batch 32) from v3")
-    ax.set_ylabel("val: model vs tracked jawOpen, r", fontsize=8)
+    ax.set_xlabel(f"fine-tuning steps (batch 32) from {args.from_model}")
+    what = "inner-lip gap" if args.figure == "gap" else "jawOpen"
+    ax.set_ylabel(f"val: model vs tracked {what}, r", fontsize=8)
     ax.set_title("Fine-tuned on GRID s1 + the synthetic corpus; val speakers unseen", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6, loc="upper left")
     fig.text(0.01, 0.01, "GRID corpus (Cooke et al. 2006), CC BY 4.0", fontsize=6, color="gray")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
