@@ -71,7 +71,9 @@ def test_motion_stats_reads_motion_files_and_videos(german_video, capsys):
     assert from_video.speech_share == pytest.approx(from_file.speech_share, abs=0.02)
     # Re-reading a rendered 256 px video with the face mesh varies from run to run (measured
     # 0.37-0.53 for this clip); silence reads 0, so 0.3 still separates speech from silence.
-    assert from_file.mouth_open_in_speech > 0.6 and from_video.mouth_open_in_speech > 0.3
+    # The file itself reads 0.589 (33 of 56 speech frames) after a live stream has set this
+    # process's math libraries to one thread, 0.61 before: 0.55 holds both.
+    assert from_file.mouth_open_in_speech > 0.55 and from_video.mouth_open_in_speech > 0.3
     assert from_file.mouth_open_in_silence < 0.35 and from_video.mouth_open_in_silence < 0.4
 
 
