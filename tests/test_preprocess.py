@@ -1,6 +1,8 @@
 """Real videos → training shards: unusable clips are skipped with a reason, nothing
 non-finite reaches a shard, and training stops on non-finite data or loss."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -243,3 +245,22 @@ def test_lip_gap_direction_turns_a_normalised_error_into_the_lip_gap_error(tmp_p
     # Only blendshapes that part the lips count: head pose, gaze and the brows do not.
     assert not direction[:6].any() and not direction[58:].any()
     assert direction[6 + BLENDSHAPE_INDEX["browInnerUp"]] == 0
+    # The loss is that error's mean square (plus its velocity's), and training adds it.
+    import torch
+
+    from openvasa.motion.diffusion.train import lip_gap_loss
+
+    error = torch.as_tensor(normalised_error[None], dtype=torch.float32)
+    loss = lip_gap_loss(error, torch.as_tensor(direction), velocity_weight=0.0)
+    assert float(loss) == pytest.approx(float(np.mean(expected**2)), rel=1e-4)
+    config = TrainConfig(
+        data=str(tmp_path / "real"),
+        out=str(tmp_path / "run"),
+        steps=5,
+        batch=4,
+        lip_gap_weight=1.0,
+        model=TINY,
+    )
+    train(config, progress=False)
+    (record,) = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert record["loss"] > record["loss_x0"] + record["loss_velocity"]

@@ -39,7 +39,7 @@ from openvasa.motion.diffusion.data import (
 )
 from openvasa.motion.diffusion.model import MOTION_DIM
 from openvasa.motion.diffusion.sampler import Guidance, SamplerConfig, denoise, sample
-from openvasa.motion.diffusion.train import lip_gap_direction
+from openvasa.motion.diffusion.train import lip_gap_direction, lip_gap_loss
 
 
 @dataclass
@@ -128,11 +128,8 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
         loss_velocity = ((made.diff(dim=1) - target.diff(dim=1)) ** 2).mean()
         loss = loss_x0 + config.velocity_weight * loss_velocity
         if config.lip_gap_weight > 0:
-            gap_error = (made - target) @ gap
-            loss_gap = (gap_error**2).mean() + config.velocity_weight * (
-                gap_error.diff(dim=1) ** 2
-            ).mean()
-            loss = loss + config.lip_gap_weight * loss_gap
+            gap_loss = lip_gap_loss(made - target, gap, config.velocity_weight)
+            loss = loss + config.lip_gap_weight * gap_loss
         if not torch.isfinite(loss):
             raise OpenvasaError(f"The distillation loss became {loss.item()} at step {step + 1}.")
         optimizer.zero_grad(set_to_none=True)

@@ -135,6 +135,13 @@ def lip_gap_direction(clips: MotionClips, std: np.ndarray) -> np.ndarray:
     return direction
 
 
+def lip_gap_loss(error: torch.Tensor, direction: torch.Tensor, velocity_weight: float):
+    """Mean squared lip-gap error of a (B, T, D) normalised motion error (`lip_gap_direction`),
+    plus `velocity_weight` times that of its frame-to-frame change."""
+    gap_error = error @ direction
+    return (gap_error**2).mean() + velocity_weight * (gap_error.diff(dim=1) ** 2).mean()
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume, or fine-tune) and return the path of the final checkpoint."""
     rank, world, device = _distributed()
@@ -252,11 +259,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         loss_velocity = (weight * (predicted.diff(dim=1) - x0.diff(dim=1)) ** 2).mean()
         loss = loss_x0 + config.velocity_weight * loss_velocity
         if config.lip_gap_weight > 0:
-            gap_error = (predicted - x0) @ gap
-            loss_gap = (gap_error**2).mean() + config.velocity_weight * (
-                gap_error.diff(dim=1) ** 2
-            ).mean()
-            loss = loss + config.lip_gap_weight * loss_gap
+            gap_loss = lip_gap_loss(predicted - x0, gap, config.velocity_weight)
+            loss = loss + config.lip_gap_weight * gap_loss
         if not torch.isfinite(loss):
             raise OpenvasaError(
                 f"Training loss became {loss.item()} at step {step + 1}: check the data for "
