@@ -46,6 +46,10 @@ def main() -> int:
             f"mouth weight {config['mouth_weight']:g}, "
             f"lip-gap weight {config.get('lip_gap_weight', 0.0):g}"
         )
+        # The shipped model's figure is step 0 of a run from the start, not of a resumed leg.
+        log = run / "log.jsonl"
+        first_step = json.loads(log.read_text().splitlines()[0])["step"] if log.is_file() else 0
+        from_start = args.base is not None and first_step <= config.get("log_every", 50)
         for file, style, kind in (
             ("proxy_val_raw.jsonl", "-", "raw"),
             ("proxy_val.jsonl", ":", "EMA"),
@@ -59,10 +63,8 @@ def main() -> int:
                     for line in lines
                 }.items()
             )
-            log = run / "log.jsonl"
-            first_step = json.loads(log.read_text().splitlines()[0])["step"] if log.is_file() else 0
-            if args.base is not None and first_step <= config.get("log_every", 50):
-                points.insert(0, (0, args.base))  # a run from the start, not a resumed leg
+            if from_start:
+                points.insert(0, (0, args.base))
             ax.plot(
                 *zip(*points, strict=True),
                 style,
