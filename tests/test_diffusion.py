@@ -15,7 +15,7 @@ from openvasa.latent.motion import BLENDSHAPE_INDEX, MotionFrame
 from openvasa.motion.diffusion.data import save_shard
 from openvasa.motion.diffusion.engine import DiffusionEngine, DiffusionSettings
 from openvasa.motion.diffusion.features import pool_to_frames
-from openvasa.motion.diffusion.model import ModelConfig
+from openvasa.motion.diffusion.model import CONDITIONS, ModelConfig
 from openvasa.motion.diffusion.sampler import Guidance
 from openvasa.motion.diffusion.train import TrainConfig, train
 from openvasa.settings import Controls
@@ -52,14 +52,16 @@ def _train_toy(folder, out: str, **settings):
     config = TrainConfig(
         data=str(folder / "data"),
         out=str(folder / out),
-        batch=16,
-        lr=2e-3,
-        warmup_steps=20,
-        ema=0.95,
-        drop_condition=0.0,
-        save_every=10_000,
-        model=TINY,
-        **settings,
+        **{
+            "batch": 16,
+            "lr": 2e-3,
+            "warmup_steps": 20,
+            "ema": 0.95,
+            "drop_condition": 0.0,
+            "save_every": 10_000,
+            "model": TINY,
+            **settings,
+        },
     )
     torch.manual_seed(0)
     return train(config, progress=False)
@@ -101,6 +103,39 @@ def test_seeds_change_motion_not_lips(trained_toy):
     c = engine.generate_from_features(audio, MotionFrame.neutral(), Controls(seed=1))
     np.testing.assert_allclose(a.pose, c.pose, atol=1e-5)
     assert np.corrcoef(a.channel("jawOpen"), b.channel("jawOpen"))[0, 1] > 0.9
+
+
+def test_an_audio_skip_added_when_fine_tuning_starts_where_the_model_was(trained_toy):
+    from dataclasses import replace
+
+    from openvasa.motion.diffusion.checkpoint import build_model, load_checkpoint
+
+    checkpoint, audio, motion, folder = trained_toy
+    tuned = _train_toy(
+        folder, "skip", steps=1, lr=0.0, init=str(checkpoint), model=replace(TINY, audio_skip=5)
+    )
+    before, after = (build_model(load_checkpoint(path)).eval() for path in (checkpoint, tuned))
+    assert after.config.audio_skip == 5 and before.config.audio_skip == 0
+    rng = np.random.default_rng(0)
+    inputs = dict(
+        noisy=torch.randn(2, TINY.window, 60),
+        t=torch.rand(2),
+        audio=torch.as_tensor(rng.normal(size=(2, TINY.window, 16)), dtype=torch.float32),
+        context_motion=torch.randn(2, TINY.context, 60),
+        context_audio=torch.randn(2, TINY.context, 16),
+        gaze=torch.zeros(2, 2),
+        distance=torch.zeros(2, 1),
+        emotion=torch.zeros(2, 52),
+        keep={name: torch.ones(2, dtype=torch.bool) for name in (*CONDITIONS, "context")},
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(after(**inputs), before(**inputs))  # zero-initialised
+        # A skip path reads each frame's audio and its neighbours', and only the audio.
+        after.audio_skip.weight.normal_()
+        moved = after(**inputs) - before(**inputs)
+        assert moved.abs().min() > 0
+        inputs["keep"]["audio"] = torch.zeros(2, dtype=torch.bool)
+        torch.testing.assert_close(after(**inputs), before(**inputs))
 
 
 def test_torchrun_two_processes_keep_identical_weights(tmp_path):

@@ -36,6 +36,20 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+def load_weights(model: MotionDiffusionTransformer, weights: dict, source) -> None:
+    """Load `weights` (from `source`, named in errors) into `model`. Weights made before the
+    model had an audio skip path leave it at zero, where it changes nothing."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(not key.startswith("audio_skip.") for key in missing):
+        raise OpenvasaError(
+            f"{source} does not fit this model: missing {missing}, unexpected {unexpected}."
+        )
+    if missing:
+        with torch.no_grad():
+            model.audio_skip.weight.zero_()
+            model.audio_skip.bias.zero_()
+
+
 def build_model(checkpoint: dict, weights: str = "ema") -> MotionDiffusionTransformer:
     model = MotionDiffusionTransformer(ModelConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint[weights])

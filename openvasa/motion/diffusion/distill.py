@@ -29,7 +29,12 @@ import numpy as np
 import torch
 
 from openvasa.errors import OpenvasaError
-from openvasa.motion.diffusion.checkpoint import build_model, default_checkpoint, load_checkpoint
+from openvasa.motion.diffusion.checkpoint import (
+    build_model,
+    default_checkpoint,
+    load_checkpoint,
+    load_weights,
+)
 from openvasa.motion.diffusion.data import (
     MotionClips,
     WindowSampler,
@@ -76,7 +81,7 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
     teacher = build_model(state).float().eval().requires_grad_(False)
     student = build_model(state).float().eval()  # no dropout: it learns a deterministic map
     if config.init:
-        student.load_state_dict(load_checkpoint(config.init)["ema"])
+        load_weights(student, load_checkpoint(config.init)["ema"], config.init)
     model_config = teacher.config
     stats = {k: torch.tensor(v) for k, v in state["stats"].items() if k != "fps"}
     clips = load_clips(config.data)

@@ -34,6 +34,10 @@ class ModelConfig:
     window: int = 50  # frames generated per window (2 s at 25 fps)
     context: int = 10  # frames of the previous window seen as context
     dropout: float = 0.1
+    # Frames (odd) of a linear path from the audio features straight to the output, beside
+    # the transformer (0: none). A ridge regression over ±3 frames of the same features
+    # predicts a real speaker's lips better than the transformer learns to alone.
+    audio_skip: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +86,12 @@ class MotionDiffusionTransformer(nn.Module):
         self.motion_out = nn.Linear(d, MOTION_DIM)
         nn.init.zeros_(self.motion_out.weight)
         nn.init.zeros_(self.motion_out.bias)
+        if config.audio_skip:
+            self.audio_skip = nn.Conv1d(
+                config.audio_dim, MOTION_DIM, config.audio_skip, padding=config.audio_skip // 2
+            )
+            nn.init.zeros_(self.audio_skip.weight)
+            nn.init.zeros_(self.audio_skip.bias)
 
     def forward(
         self,
@@ -127,4 +137,11 @@ class MotionDiffusionTransformer(nn.Module):
         tokens = torch.cat([context_tokens, window_tokens], dim=1)
         tokens = tokens + self.position[: k + window] + global_cond[:, None, :]
         hidden = self.norm(self.encoder(tokens))
-        return self.motion_out(hidden[:, k:])
+        predicted = self.motion_out(hidden[:, k:])
+        if self.config.audio_skip:
+            # Without context (a stream's first window) the frames before are silent.
+            before = choose("context", context_audio, torch.zeros_like(context_audio))
+            heard = torch.cat([before, audio], dim=1).transpose(1, 2)
+            direct = self.audio_skip(heard).transpose(1, 2)[:, k:]
+            predicted = predicted + choose("audio", direct, torch.zeros_like(direct))
+        return predicted

@@ -24,7 +24,11 @@ import torch.distributed as dist
 
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import ARKIT_BLENDSHAPES
-from openvasa.motion.diffusion.checkpoint import default_checkpoint, load_checkpoint
+from openvasa.motion.diffusion.checkpoint import (
+    default_checkpoint,
+    load_checkpoint,
+    load_weights,
+)
 from openvasa.motion.diffusion.data import MotionClips, WindowSampler, load_clips
 from openvasa.motion.diffusion.model import CONDITIONS, ModelConfig, MotionDiffusionTransformer
 from openvasa.motion.diffusion.sampler import corrupt
@@ -154,6 +158,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     init = load_checkpoint(config.init) if config.init else None
     model_config = ModelConfig(**init["model_config"]) if init else config.model
     model_config.audio_dim = clips.audio.shape[1]
+    if init and config.model.audio_skip and not model_config.audio_skip:
+        model_config.audio_skip = config.model.audio_skip  # added to the model fine-tuned
     if init:
         mean, std = (
             np.asarray(init["stats"][k], np.float32) for k in ("motion_mean", "motion_std")
@@ -167,7 +173,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         audio_mean, audio_std = audio.mean(0), np.maximum(audio.std(0), 1e-3)
     model = MotionDiffusionTransformer(model_config).to(device)
     if init:
-        model.load_state_dict(init["ema"])
+        load_weights(model, init["ema"], config.init)
     ema = MotionDiffusionTransformer(model_config).to(device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
@@ -410,6 +416,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--heads", type=int, default=model.heads)
     parser.add_argument("--window", type=int, default=model.window, help="frames per window")
     parser.add_argument("--context", type=int, default=model.context, help="frames of context")
+    parser.add_argument(
+        "--audio-skip",
+        type=int,
+        default=model.audio_skip,
+        help="frames (odd) of a linear path from the audio features straight to the motion, "
+        "beside the transformer; added when fine-tuning a model without one (0: none)",
+    )
 
 
 def config_from_args(args) -> TrainConfig:
@@ -422,6 +435,7 @@ def config_from_args(args) -> TrainConfig:
         heads=args.heads,
         window=args.window,
         context=args.context,
+        audio_skip=args.audio_skip,
     )
     return TrainConfig(
         data=args.data,
