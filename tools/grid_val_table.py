@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="motion model (default: shipped)")
     parser.add_argument("--engine", default="diffusion")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cfg-audio", type=float, help="audio guidance (default: the engine's)")
     parser.add_argument(
         "--live", action="store_true", help="the motion of a live stream fed the voice"
     )
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         videos = val_clips(args.grid, args.clips)
     else:
         videos = heldout_clips(args.grid, args.clips)
-    evaluator = LipSyncEvaluator(args.checkpoint, args.engine, args.seed, live=args.live)
+    evaluator = LipSyncEvaluator(
+        args.checkpoint, args.engine, args.seed, live=args.live, cfg_audio=args.cfg_audio
+    )
     started = time.perf_counter()
     results = []
     for i, video in enumerate(videos, 1):

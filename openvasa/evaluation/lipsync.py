@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +191,8 @@ class LipSyncEvaluator:
     checkpoint: motion model (None: the shipped one); engine: the motion engine; seed: the
     generation seed (the same for every clip). live: the motion a live stream makes from the
     voice as it arrives (`Generator.live_motion`: short windows, a few frames of look-ahead)
-    instead of the offline motion.
+    instead of the offline motion. cfg_audio: the offline sampler's audio guidance (None:
+    the default).
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class LipSyncEvaluator:
         engine: str = "diffusion",
         seed: int = 0,
         live: bool = False,
+        cfg_audio: float | None = None,
     ):
         from openvasa.face.detect import default_analyzer
 
@@ -207,6 +209,7 @@ class LipSyncEvaluator:
         self.engine = engine
         self.seed = seed
         self.live = live
+        self.cfg_audio = cfg_audio
         self.analyzer = default_analyzer()
         self._generators: dict[tuple[int, float], object] = {}
 
@@ -216,12 +219,15 @@ class LipSyncEvaluator:
 
         key = (size, round(fps, 3))
         if key not in self._generators:
+            diffusion = DiffusionOptions(checkpoint=self.checkpoint)
+            if self.cfg_audio is not None:
+                diffusion = replace(diffusion, cfg_audio=self.cfg_audio)
             settings = OutputSettings(
                 fps=fps,
                 size=size,
                 framing="native",
                 engine=self.engine,
-                diffusion=DiffusionOptions(checkpoint=self.checkpoint),
+                diffusion=diffusion,
             )
             self._generators[key] = Generator(settings, analyzer=self.analyzer)
         return self._generators[key]
