@@ -75,8 +75,9 @@ def test_live_lips_keep_time_with_offline(engine, speech):
         lagged = [
             np.corrcoef(live[2 + lag : len(live) - 2 + lag], jaw[2:-2])[0, 1] for lag in (-1, 0, 1)
         ]
-        # Measured 0.89-0.90 (offline with another seed: 0.99); no shift in time.
-        assert lagged[1] > 0.85
+        # Measured 0.85 (the live student is distilled from v5, offline is v6; 0.89-0.90
+        # against v5 itself; offline with another seed: 0.99); no shift in time.
+        assert lagged[1] > 0.8
         assert lagged[1] > max(lagged[0], lagged[2])
 
 
