@@ -136,6 +136,14 @@ def test_an_audio_skip_added_when_fine_tuning_starts_where_the_model_was(trained
         assert moved.abs().min() > 0
         inputs["keep"]["audio"] = torch.zeros(2, dtype=torch.bool)
         torch.testing.assert_close(after(**inputs), before(**inputs))
+        # A sampler's steps reuse the path's term; other audio is heard anew.
+        inputs["keep"]["audio"] = torch.ones(2, dtype=torch.bool)
+        first = after(**inputs) - before(**inputs)
+        inputs["audio"] = inputs["audio"] * 2
+        second = after(**inputs)
+        after._skip_memo = None
+        torch.testing.assert_close(second, after(**inputs))
+        assert not torch.allclose(second - before(**inputs), first)
 
 
 def test_torchrun_two_processes_keep_identical_weights(tmp_path):
