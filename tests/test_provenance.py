@@ -232,7 +232,9 @@ def test_verify_finds_the_mark_in_a_generated_video(cli_files, capsys):
     assert "labelled AI-generated" in line
     report = verify_file(marked)
     assert report.found and report.labelled and report.kind == "video"
-    assert report.detection.bits_read == 64
+    # Untouched, nearly every bit reads by sign alone (64 with v5's frames; 63 in one full CI
+    # run with v6's, z 15.9): the payload is decoded from all of them together.
+    assert report.detection.bits_read >= 62
 
 
 def test_verify_reads_the_key_and_finds_the_mark_in_png_frames(cli_files, capsys):
