@@ -92,6 +92,8 @@ class MotionDiffusionTransformer(nn.Module):
             )
             nn.init.zeros_(self.audio_skip.weight)
             nn.init.zeros_(self.audio_skip.bias)
+        # The skip path's last term, kept while its inputs stay the same (see _skip).
+        self._skip_memo: tuple | None = None
 
     def forward(
         self,
@@ -149,7 +151,7 @@ class MotionDiffusionTransformer(nn.Module):
         inputs = (audio, context_audio, keep["audio"], keep["context"])
         inputs += (self.audio_skip.weight, self.audio_skip.bias)
         versions = [tensor._version for tensor in inputs]  # changed in place: not the same
-        memo = getattr(self, "_skip_memo", None)
+        memo = self._skip_memo
         if (
             memo is not None
             and all(a is b for a, b in zip(memo[0], inputs, strict=True))
