@@ -178,3 +178,48 @@ def test_live_students_train_on_what_a_stream_hears(engine, speech, tmp_path):
         np.testing.assert_allclose(engine.normalise_audio(context[0]), recent, atol=0.01, rtol=0)
         compared += 1
     assert compared >= 10
+
+
+def test_streams_open_the_mouth_as_far_as_offline(engine, speech, tmp_path):
+    """The live student's mouth gain is calibrated so that a stream's lip gap spreads as far
+    as the offline model's: without it the stream opens the mouth about half as far."""
+    import torch
+
+    from openvasa.audio.speech import synthesize_speech
+    from openvasa.motion.articulation import lip_gap
+    from openvasa.motion.diffusion.checkpoint import default_live_checkpoint, load_checkpoint
+    from openvasa.motion.diffusion.data import MotionClips, to_int16
+    from openvasa.motion.diffusion.distill import calibrate_mouth_gain
+    from openvasa.motion.diffusion.engine import DiffusionEngine
+
+    shipped = load_checkpoint(default_live_checkpoint())
+    assert shipped["sampler"]["mouth_gain"] > 1.2
+    uncalibrated = {**shipped, "sampler": {**shipped["sampler"], "mouth_gain": 1.0}}
+    torch.save(uncalibrated, tmp_path / "student.pt")
+    # Voices the calibration has not heard: another sentence, another eSpeak voice.
+    other = synthesize_speech("Please bring me the blue paper by nine.", voice_variant="m3")
+    voices = [to_int16(speech.audio.samples), to_int16(other.audio.samples)]
+    n = [frame_count(len(v) / 16000, 25.0) for v in voices]
+    clips = MotionClips(
+        np.zeros((sum(n), 60), np.float32),
+        np.zeros((sum(n), 512), np.float16),
+        np.array([0, n[0], sum(n)]),
+        np.zeros((2, 2), np.float32),
+        np.ones(2, np.float32),
+        np.zeros((2, 52), np.float32),
+        25.0,
+        voices=voices,
+    )
+    gain = calibrate_mouth_gain(None, tmp_path / "student.pt", clips)
+    assert 1.2 < gain < 2.5  # measured 1.73 on these two voices; shipped 1.53 (train clips)
+
+    def spreads(student_engine):
+        live = _live(student_engine, speech.audio.samples, seed=7)
+        offline = engine.generate(speech.audio, 25.0, MotionFrame.neutral(), Controls(seed=7))
+        return lip_gap(live.blendshapes).std(), lip_gap(offline.blendshapes).std()
+
+    plain_live, offline = spreads(DiffusionEngine(live_checkpoint=tmp_path / "student.pt"))
+    calibrated_live, _ = spreads(engine)
+    # Measured: 0.66x offline without the gain, 0.92x with the shipped one.
+    assert plain_live < 0.8 * offline
+    assert calibrated_live == pytest.approx(offline, rel=0.25)

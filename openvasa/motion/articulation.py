@@ -93,6 +93,27 @@ def lip_gap(blendshapes: np.ndarray) -> np.ndarray:
     return np.asarray(blendshapes, np.float64) @ lip_gap_per_unit()
 
 
+# The blendshapes that open the mouth (jaw down, lips apart or rounded open): what
+# `scale_mouth_opening` scales.
+MOUTH_OPENING = (
+    "jawOpen",
+    "mouthFunnel",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+)
+
+
+def scale_mouth_opening(blendshapes: np.ndarray, gain: float) -> np.ndarray:
+    """(T, 52) blendshapes with the mouth-opening ones (`MOUTH_OPENING`) times `gain`, kept
+    in [0, 1]; a copy."""
+    scaled = np.array(blendshapes, copy=True)
+    opening = [BLENDSHAPE_INDEX[name] for name in MOUTH_OPENING]
+    scaled[..., opening] = np.clip(scaled[..., opening] * gain, 0.0, 1.0)
+    return scaled
+
+
 @dataclass(frozen=True)
 class Articulation:
     """The measured table (see the module docstring). Targets are (52,) changes from rest."""

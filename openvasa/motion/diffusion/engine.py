@@ -21,6 +21,7 @@ from openvasa.audio.load import SAMPLE_RATE
 from openvasa.cores import one_thread_per_call
 from openvasa.errors import OpenvasaError
 from openvasa.latent.motion import MotionFrame, MotionSequence
+from openvasa.motion.articulation import scale_mouth_opening
 from openvasa.motion.diffusion.checkpoint import (
     build_model,
     default_checkpoint,
@@ -178,6 +179,7 @@ class DiffusionEngine:
             live_checkpoint = default_live_checkpoint()
         self._live_checkpoint = live_checkpoint
         self._live: tuple[torch.nn.Module, SamplerConfig] | None = None
+        self._live_mouth_gain = 1.0
         state = load_checkpoint(checkpoint or default_checkpoint())
         self._stats = state["stats"]
         self.model = build_model(state).float().to(device).eval()
@@ -234,11 +236,19 @@ class DiffusionEngine:
                 model = build_model(state).float().to(self.device).eval()
                 how = state.get("sampler", {})
                 steps = int(how.get("steps", self.settings.live_steps))
+                self._live_mouth_gain = float(how.get("mouth_gain", 1.0))
                 self._live = (
                     TracedNetwork(model),
                     SamplerConfig(steps, Guidance(audio=float(how.get("guidance", 0.0)))),
                 )
         return self._live
+
+    @property
+    def live_mouth_gain(self) -> float:
+        """How much live streams scale the mouth opening (`scale_mouth_opening`): the live
+        student's calibrated gain (`distill.calibrate_mouth_gain`), else 1."""
+        self.live_sampler()
+        return self._live_mouth_gain
 
     def normalise_audio(self, features: np.ndarray) -> torch.Tensor:
         """(T, A) raw pooled features → normalised tensor, as the model was trained."""
@@ -342,6 +352,7 @@ class DiffusionMotionStream:
         self.max_commit = max(self.stride, settings.live_max_commit)
         self.ahead = max(0, settings.live_lookahead)
         model, sampler = engine.live_sampler()
+        self._mouth_gain = engine.live_mouth_gain
         self.windows = MotionWindows(
             engine,
             controls,
@@ -441,7 +452,12 @@ class DiffusionMotionStream:
     def _motion(self, parts: list[torch.Tensor]) -> MotionSequence:
         if not parts:
             return MotionSequence(self.fps, np.zeros((0, 6)), np.zeros((0, 52)), np.zeros((0, 2)))
-        return self.engine.to_motion(torch.cat(parts), self.start)
+        motion = self.engine.to_motion(torch.cat(parts), self.start)
+        if self._mouth_gain != 1.0:
+            # Only what is shown is scaled: the windows' context keeps the student's own
+            # motion, as it was trained.
+            motion.blendshapes = scale_mouth_opening(motion.blendshapes, self._mouth_gain)
+        return motion
 
 
 def _resample(motion: MotionSequence, fps: float, n: int) -> MotionSequence:
