@@ -87,38 +87,64 @@ def _blend(image, y0, x0, channel, w00, w01, w10, w11):
 
 
 @njit(inline="always")
-def _mouth_colour(u, v, gap, x, mouth, channel):
+def _smoothstep(edge0, edge1, x):
+    t = min(max((x - edge0) / (edge1 - edge0), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+@njit(inline="always")
+def _grain(x, y):
+    """Fixed per-pixel noise in [-1, 1] (a hash of the pixel's position)."""
+    h = np.sin(x * 12.9898 + y * 78.233) * 43758.5453
+    return 2.0 * (h - np.floor(h)) - 1.0
+
+
+@njit(inline="always")
+def _mouth_colour(u, v, gap, x, y, mouth, channel):
     """Colour of the mouth interior at mouth coordinates (u across, v from upper to lower lip).
 
-    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3)].
+    mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3),
+    edge_px, grain]. Every boundary (tooth tips, the lower teeth, the tongue) is a ramp of
+    edge_px, the portrait's own softness, and the paint carries the portrait's grain.
     """
     face_width = mouth[0]
+    soft = mouth[14]
     across = abs(2.0 * u - 1.0)
     # Teeth are tallest in front and hide behind the cheeks towards the corners.
     front = max(0.0, 1.0 - across * across) ** 1.5
-    upper_teeth = 0.045 * face_width * front
-    lower_teeth = 0.025 * face_width * front
     from_upper = v * gap
     from_lower = (1.0 - v) * gap
-    # Deeper in the mouth and towards its corners less light reaches: teeth fade into the
-    # cavity's colour there instead of turning grey.
+    # Deeper in the mouth and towards its corners less light reaches.
     depth_shade = 1.0 - across**3
     cavity_colour = mouth[5 + channel]
     teeth_colour = mouth[2 + channel]
-    if from_upper < upper_teeth:
-        # Shadow just under the lip, gaps between the teeth.
-        light = depth_shade * (0.7 + 0.3 * min(from_upper / (0.012 * face_width + 1e-6), 1.0))
-        phase = (x / mouth[1]) % 1.0
-        if phase < 0.07 or phase > 0.93:
-            light *= 0.8
-        return cavity_colour + (teeth_colour - cavity_colour) * light
-    if from_lower < lower_teeth and gap > 0.08 * face_width and across < 0.6:
-        light = 0.8 * depth_shade * min(from_lower / (0.01 * face_width + 1e-6), 1.0)
-        return cavity_colour + (teeth_colour - cavity_colour) * light
-    cavity = cavity_colour * (0.6 + 0.4 * depth_shade)
-    # The tongue fills the bottom middle of an open mouth.
-    tongue_weight = min(max((v - 0.55) * 5.0, 0.0), 1.0) * min(max((0.75 - across) * 4.0, 0.0), 1.0)
-    return cavity * (1 - tongue_weight) + mouth[8 + channel] * depth_shade * tongue_weight
+    # The cavity: darkest at the back, in the middle of the opening.
+    middle = 1.0 - 0.3 * np.sin(np.pi * min(max(v, 0.0), 1.0))
+    colour = cavity_colour * (0.6 + 0.4 * depth_shade) * middle
+    # The tongue fills the bottom middle of an open mouth, in shadow under the teeth.
+    tongue = _smoothstep(0.55, 0.8, v) * _smoothstep(0.8, 0.55, across)
+    colour += (mouth[8 + channel] * depth_shade * 0.8 - colour) * tongue
+    # Each tooth: a soft dark seam between neighbours and a rounded tip.
+    phase = (x / mouth[1]) % 1.0
+    side = 2.0 * phase - 1.0
+    seam = np.exp(-(((1.0 - abs(side)) / 0.09) ** 2))
+    # Lower teeth: their tops, in the lower lip's shadow, once the jaw has dropped.
+    lower_teeth = 0.02 * face_width * front * (1.0 - 0.15 * side * side)
+    shown = _smoothstep(0.06 * face_width, 0.09 * face_width, gap) * _smoothstep(0.6, 0.35, across)
+    cover = (1.0 - _smoothstep(lower_teeth - soft, lower_teeth + soft, from_lower)) * shown
+    light = 0.45 * depth_shade * (0.7 + 0.3 * _smoothstep(0.0, 0.01 * face_width, from_lower))
+    lower = cavity_colour + (teeth_colour - cavity_colour) * light * (1.0 - 0.25 * seam)
+    colour += (lower - colour) * cover
+    # Upper teeth: lit from the front, shaded under the lip, their tips a little translucent.
+    upper_teeth = 0.045 * face_width * front * (1.0 - 0.12 * side * side)
+    cover = 1.0 - _smoothstep(upper_teeth - soft, upper_teeth + soft, from_upper)
+    cover *= _smoothstep(0.92, 0.7, across)  # the side teeth turn away into the dark
+    light = depth_shade * (0.75 + 0.25 * _smoothstep(0.0, 0.01 * face_width, from_upper))
+    light *= 1.0 - 0.12 * _smoothstep(0.5, 1.0, from_upper / max(upper_teeth, 1e-6))
+    light *= 1.0 - 0.3 * seam
+    upper = cavity_colour + (teeth_colour - cavity_colour) * light
+    colour += (upper - colour) * cover
+    return colour + mouth[15] * _grain(x, y)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -186,9 +212,12 @@ def composite(
                 else:
                     value = _blend(image_u8, y0, x0, ch, w00, w01, w10, w11)
                 if lab == MOUTH and mouth_synth > 0.0:
-                    painted = _mouth_colour(
-                        mouth_map[y, x, 0], mouth_map[y, x, 1], mouth_map[y, x, 2], x, mouth, ch
-                    )
+                    v, gap = mouth_map[y, x, 1], mouth_map[y, x, 2]
+                    painted = _mouth_colour(mouth_map[y, x, 0], v, gap, x, y, mouth, ch)
+                    # The paint fades into the lips' own edge over a pixel or two: no
+                    # stair-stepped outline where the interior meets the lips.
+                    edge = _smoothstep(0.0, 1.5 * mouth[14], min(v, 1.0 - v) * gap)
+                    painted = value + (painted - value) * edge
                     value = value * (1.0 - mouth_synth) + painted * mouth_synth
                 if lab == MOUTH:
                     # Lips a pixel or two apart meet in a dark seam, not a squeezed strip

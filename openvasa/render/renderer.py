@@ -327,7 +327,11 @@ class Renderer:
             0,
         )
         light = np.clip(skin.mean() / 170.0, 0.55, 1.15)
+        # Teeth the photo does not show: an ivory a little brighter than the skin, tinted as
+        # the photo tints its skin (its light and white balance), not a neutral grey.
+        skin_luma = max(float(skin @ LUMA), 1.0)
         teeth = np.array([228.0, 222.0, 208.0]) * light
+        teeth = teeth * (1.0 + 0.12 * (skin / skin_luma - 1.0))
         interior = np.zeros(latent.image.shape[:2], np.uint8)
         cv2.fillPoly(
             interior,
@@ -363,9 +367,16 @@ class Renderer:
         teeth, cavity, tongue, seam = (
             _saturate(c, colourful) for c in (teeth, cavity, tongue, seam)
         )
-        return np.concatenate([[face_width, tooth_width], teeth, cavity, tongue, seam]).astype(
-            np.float64
-        )
+        # The photo's softness and grain, for the painted edges and surfaces: edges ramp over
+        # a pixel or more (more in a blurred photo), and the paint is as noisy as the skin.
+        grey = cv2.cvtColor(latent.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        inside = cv2.erode(face, np.ones((9, 9), np.uint8)) > 0
+        fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+        grain = float(np.clip(0.5 * np.median(np.abs(fine[inside])) / 0.6745, 0.0, 6.0))
+        edge_px = 0.8 + 0.004 * face_width
+        return np.concatenate(
+            [[face_width, tooth_width], teeth, cavity, tongue, seam, [edge_px, grain]]
+        ).astype(np.float64)
 
     # --- per frame ---------------------------------------------------------------------------
     @staticmethod
