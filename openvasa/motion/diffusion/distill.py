@@ -169,7 +169,9 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
         _save(last, student, optimizer, step, state, config)
     calibrated = load_checkpoint(last).get("sampler", {}).get("mouth_gain", 1.0) != 1.0
     if not calibrated and any(voice is not None for voice in clips.voices):
-        gain = calibrate_mouth_gain(config.offline or config.teacher, last, clips)
+        gain = calibrate_mouth_gain(
+            config.offline or config.teacher, last, clips, progress=progress
+        )
         _save(last, student, optimizer, step, state, config, gain)
     elif not calibrated and progress:
         print("No clip in the data has its audio: the stream's mouth gain stays 1.")
@@ -177,7 +179,11 @@ def distill(config: DistillConfig, progress: bool = True) -> Path:
 
 
 def calibrate_mouth_gain(
-    offline: str | None, student: Path, clips: MotionClips, most: int = CALIBRATION_CLIPS
+    offline: str | None,
+    student: Path,
+    clips: MotionClips,
+    most: int = CALIBRATION_CLIPS,
+    progress: bool = False,
 ) -> float:
     """How much a live stream of `student` must scale its mouth opening
     (`scale_mouth_opening`) for its lip gap to spread as far as the motion of the `offline`
@@ -202,22 +208,25 @@ def calibrate_mouth_gain(
     if engine.live_mouth_gain != 1.0:
         raise OpenvasaError(f"{student} is calibrated already.")
     chosen = _some_clips(clips, most, seed=1)
-    offline, live = [], []
-    for i, voice in enumerate(chosen.voices):
-        if voice is None:
-            continue
+    voices = [(i, v) for i, v in enumerate(chosen.voices) if v is not None]
+    if not voices:
+        raise OpenvasaError("No clip in the data has its audio: the gain cannot be calibrated.")
+    if progress:
+        from tqdm import tqdm
+
+        voices = tqdm(voices, unit="clip", desc="mouth gain", disable=None)
+    offline_mouths, live_mouths = [], []
+    for i, voice in voices:
         audio = Audio.from_array(from_int16(voice), SAMPLE_RATE)
         controls = Controls(seed=i)
         made = engine.generate(audio, engine.fps, MotionFrame.neutral(), controls)
         stream = engine.open(engine.fps, MotionFrame.neutral(), controls)
         streamed = concatenate([stream.push(audio.samples), stream.end()], engine.fps)
         n = min(len(made), len(streamed))
-        offline.append(made.blendshapes[:n])
-        live.append(streamed.blendshapes[:n])
-    if not live:
-        raise OpenvasaError("No clip in the data has its audio: the gain cannot be calibrated.")
-    target = float(lip_gap(np.concatenate(offline)).std())
-    live = np.concatenate(live)
+        offline_mouths.append(made.blendshapes[:n])
+        live_mouths.append(streamed.blendshapes[:n])
+    target = float(lip_gap(np.concatenate(offline_mouths)).std())
+    live = np.concatenate(live_mouths)
     gains = np.linspace(1.0, 3.0, 81)
     spreads = np.array([lip_gap(scale_mouth_opening(live, g)).std() for g in gains])
     return float(gains[np.argmin(np.abs(spreads - target))])
