@@ -216,7 +216,7 @@ def composite(
                     painted = _mouth_colour(mouth_map[y, x, 0], v, gap, x, y, mouth, ch)
                     # The paint fades into the lips' own edge over a pixel or two: no
                     # stair-stepped outline where the interior meets the lips.
-                    edge = _smoothstep(0.0, 1.5 * mouth[14], min(v, 1.0 - v) * gap)
+                    edge = _smoothstep(0.0, 0.75 * mouth[14], min(v, 1.0 - v) * gap)
                     painted = value + (painted - value) * edge
                     value = value * (1.0 - mouth_synth) + painted * mouth_synth
                 if lab == MOUTH:
