@@ -103,14 +103,14 @@ MOUTH_OPENING = (
     "mouthUpperUpLeft",
     "mouthUpperUpRight",
 )
+_OPENING = [BLENDSHAPE_INDEX[name] for name in MOUTH_OPENING]
 
 
 def scale_mouth_opening(blendshapes: np.ndarray, gain: float) -> np.ndarray:
     """(T, 52) blendshapes with the mouth-opening ones (`MOUTH_OPENING`) times `gain`, kept
     in [0, 1]; a copy."""
     scaled = np.array(blendshapes, copy=True)
-    opening = [BLENDSHAPE_INDEX[name] for name in MOUTH_OPENING]
-    scaled[..., opening] = np.clip(scaled[..., opening] * gain, 0.0, 1.0)
+    scaled[..., _OPENING] = np.clip(scaled[..., _OPENING] * gain, 0.0, 1.0)
     return scaled
 
 

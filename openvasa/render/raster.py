@@ -105,7 +105,7 @@ def _mouth_colour(u, v, gap, x, y, mouth, channel):
 
     mouth: [face_width_px, tooth_width_px, teeth (3), cavity (3), tongue (3), seam (3),
     edge_px, grain]. Every boundary (tooth tips, the lower teeth, the tongue) is a ramp of
-    edge_px, the portrait's own softness, and the paint carries the portrait's grain.
+    edge_px (scaled with the face), and the paint carries the skin's grain.
     """
     face_width = mouth[0]
     soft = mouth[14]

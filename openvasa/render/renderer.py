@@ -367,8 +367,8 @@ class Renderer:
         teeth, cavity, tongue, seam = (
             _saturate(c, colourful) for c in (teeth, cavity, tongue, seam)
         )
-        # The photo's softness and grain, for the painted edges and surfaces: edges ramp over
-        # a pixel or more (more in a blurred photo), and the paint is as noisy as the skin.
+        # Edges of the paint ramp over a pixel or more (more on a larger face), and the paint
+        # is as grainy as the skin.
         grey = cv2.cvtColor(latent.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
         inside = cv2.erode(face, np.ones((9, 9), np.uint8)) > 0
         fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
